@@ -1,0 +1,473 @@
+"""Search pipelines and the `hybrid` query clause, validated the way OpenSearch and neural-search do.
+
+Sources copied: OpenSearch ``PipelineWithMetrics.create``/``readProcessors`` and ingest
+``ConfigurationUtils`` (pipeline structure, ``parse_exception`` messages), neural-search
+``NormalizationProcessorFactory``, ``RRFProcessorFactory``, ``ScoreNormalizationUtil``,
+``RRFScoreNormalizer`` (processor options), ``HybridQueryBuilder``, ``HybridQuery``,
+``HybridCollectorManager`` and ``NormalizationProcessorWorkflow`` (the hybrid clause and paging).
+
+A `hybrid` query searched with no pipeline, or a pipeline without a phase results processor, is
+not an error in OpenSearch: the shard's raw list comes back, sub-query lists wrapped in marker
+hits with magic scores (see ``unfused_hybrid_hits``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from sidecar.fusion import (
+    DEFAULT_RANK_CONSTANT,
+    FusionConfig,
+    as_printed,
+    check_combination,
+    check_compatible,
+    check_normalization,
+    check_rank_constant,
+    check_weights,
+)
+
+K = TypeVar("K", bound=Hashable)
+
+NORMALIZATION_PROCESSOR = "normalization-processor"
+SCORE_RANKER_PROCESSOR = "score-ranker-processor"
+# Processor types an OpenSearch 3.x cluster with the default plugins knows; others are
+# "Invalid processor type". Request and response processors are stored, not run, by localsearch.
+REQUEST_PROCESSORS = frozenset({
+    "filter_query", "script", "oversample", "neural_query_enricher",
+    "neural_sparse_two_phase_processor", "ml_inference", "agentic_query_translator"})
+RESPONSE_PROCESSORS = frozenset({
+    "collapse", "rename_field", "rerank", "sort", "split", "truncate_hits", "personalize_search_ranking",
+    "retrieval_augmented_generation", "ml_inference", "hybrid_score_explanation"})
+PHASE_RESULTS_PROCESSORS = frozenset({NORMALIZATION_PROCESSOR, SCORE_RANKER_PROCESSOR})
+
+_INT_PATTERN = re.compile(r"[+-]?[0-9]+")
+MAX_SUB_QUERIES = 5  # HybridQueryBuilder.MAX_NUMBER_OF_SUB_QUERIES
+DEFAULT_MAX_RESULT_WINDOW = 10_000
+# HybridSearchResultFormatUtil: the markers of a hybrid query's raw (unfused) result list
+MAGIC_NUMBER_START_STOP = -9549511920.4881596047
+MAGIC_NUMBER_DELIMITER = -4422440593.9791198149
+
+
+@dataclass(frozen=True)
+class SearchPipeline:
+    """A stored search pipeline: the body as given (for GET) and what it means for hybrid queries."""
+
+    id: str
+    body: dict
+    fusion: FusionConfig | None
+    request_processors: tuple[str, ...] = ()
+    response_processors: tuple[str, ...] = ()
+
+    @classmethod
+    def from_body(cls, pipeline_id: str, body: dict) -> SearchPipeline:
+        """Validate a ``PUT /_search/pipeline/{id}`` body; raises OpenSearch's 400 errors."""
+        if not isinstance(body, dict):
+            raise _config_error(None, None, None, "request body must be a JSON object")
+        config = _Config(dict(body), None, None)
+        config.optional_string("description")
+        config.optional_int("version")
+        request = _read_processors(config, "request_processors", REQUEST_PROCESSORS)
+        response = _read_processors(config, "response_processors", RESPONSE_PROCESSORS)
+        phase = _read_processors(config, "phase_results_processors", PHASE_RESULTS_PROCESSORS)
+        if config.values:
+            raise _config_error(None, None, None, (
+                f"pipeline [{pipeline_id}] doesn't support one or more provided configuration "
+                f"parameters {_java_list(config.values)}"))
+        fusions = [fusion for _, fusion in phase]
+        if len(fusions) > 1:
+            raise IllegalArgument("localsearch supports one phase results processor per search pipeline")
+        return cls(pipeline_id, body, fusions[0] if fusions else None,
+                   tuple(kind for kind, _ in request), tuple(kind for kind, _ in response))
+
+
+# ---- ConfigurationUtils, as Python ----
+
+class _Config:
+    """A processor's options, taken out one by one as ConfigurationUtils does; what is left is unknown."""
+
+    def __init__(self, values: dict, processor_type: str | None, tag: str | None) -> None:
+        self.values, self.processor_type, self.tag = values, processor_type, tag
+
+    def _take(self, name: str) -> Any:
+        return self.values.pop(name, None)
+
+    def _error(self, name: str, reason: str) -> SearchError:
+        return _config_error(self.processor_type, self.tag, name, f"[{name}] {reason}")
+
+    def optional_string(self, name: str, default: str | None = None) -> str | None:
+        value = self._take(name)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise self._error(name, f"property isn't a string, but of type [{_java_type(value)}]")
+        return value
+
+    def optional_map(self, name: str) -> dict | None:
+        value = self._take(name)
+        if value is not None and not isinstance(value, dict):
+            raise self._error(name, f"property isn't a map, but of type [{_java_type(value)}]")
+        return value
+
+    def optional_list(self, name: str) -> list | None:
+        value = self._take(name)
+        if value is not None and not isinstance(value, list):
+            raise self._error(name, f"property isn't a list, but of type [{_java_type(value)}]")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self._take(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self._error(name, f"property isn't a boolean, but of type [{_java_type(value)}]")
+        return value
+
+    def optional_int(self, name: str) -> int | None:
+        value = self._take(name)
+        if value is None:
+            return None
+        text = _java_text(value)
+        number = _java_int(text)
+        if number is None:
+            raise self._error(name, f"property cannot be converted to an int [{text}]")
+        return number
+
+
+def _config_error(processor_type: str | None, tag: str | None, name: str | None,
+                  reason: str) -> SearchError:
+    """ConfigurationUtils.newConfigurationException: an OpenSearchParseException with metadata."""
+    extra = {}
+    if processor_type is not None:
+        extra["processor_type"] = processor_type
+    if tag is not None:
+        extra["processor_tag"] = tag
+    if name is not None:
+        extra["property_name"] = name
+    return SearchError(reason, status=400, error_type="parse_exception", extra=extra)
+
+
+def _java_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "java.lang.Boolean"
+    if isinstance(value, int):
+        return "java.lang.Integer" if -2**31 <= value < 2**31 else "java.lang.Long"
+    if isinstance(value, float):
+        return "java.lang.Double"
+    if isinstance(value, str):
+        return "java.lang.String"
+    if isinstance(value, list):
+        return "java.util.ArrayList"
+    return "java.util.HashMap"
+
+
+def _java_text(value: Any) -> str:
+    """Object.toString of a parsed JSON value, as messages show it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(_java_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={_java_text(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _java_int(text: str) -> int | None:
+    """Integer.parseInt: an optional sign and digits, within int range; None otherwise."""
+    if not _INT_PATTERN.fullmatch(text):
+        return None
+    number = int(text)
+    return number if -2**31 <= number < 2**31 else None
+
+
+def _java_list(keys: Any) -> str:
+    return "[" + ", ".join(str(k) for k in keys) + "]"
+
+
+# ---- processors ----
+
+def _read_processors(config: _Config, list_name: str,
+                     known: frozenset[str]) -> list[tuple[str, FusionConfig | None]]:
+    """PipelineWithMetrics.readProcessors for one list: each item maps processor type -> options."""
+    items = config.optional_list(list_name) or []
+    read: list[tuple[str, FusionConfig | None]] = []
+    for item in items:
+        if not isinstance(item, dict):
+            raise _config_error(None, None, list_name,
+                                f"[{list_name}] items must be objects, not [{_java_type(item)}]")
+        for kind, options in item.items():
+            if kind not in known:
+                raise IllegalArgument(f"Invalid processor type {kind}")
+            if not isinstance(options, dict):
+                raise _config_error(kind, None, None,
+                                    f"processor [{kind}] options must be an object, not [{_java_type(options)}]")
+            common = _Config(dict(options), None, None)
+            tag = common.optional_string("tag")
+            common.boolean("ignore_failure", False)
+            _Config(common.values, None, tag).optional_string("description")
+            processor = _Config(common.values, kind, tag)
+            fusion = _read_phase_processor(processor) if kind in PHASE_RESULTS_PROCESSORS else None
+            if kind in PHASE_RESULTS_PROCESSORS and processor.values:
+                name = kind if tag is None else f"{kind}:{tag}"
+                raise _config_error(None, None, None, (
+                    f"processor [{name}] doesn't support one or more provided configuration "
+                    f"parameters: {_java_list(processor.values)}"))
+            read.append((kind, fusion))
+    return read
+
+
+def _read_phase_processor(processor: _Config) -> FusionConfig:
+    if processor.processor_type == NORMALIZATION_PROCESSOR:
+        return _read_normalization_processor(processor)
+    return _read_score_ranker_processor(processor)
+
+
+def _read_normalization_processor(processor: _Config) -> FusionConfig:
+    """NormalizationProcessorFactory.create, checks in the same order."""
+    normalization, rank_constant = "min_max", DEFAULT_RANK_CONSTANT
+    clause = processor.optional_map("normalization")
+    processor.boolean("sub-query-scores", False)
+    if clause is not None:
+        inner = _Config(dict(clause), processor.processor_type, processor.tag)
+        normalization = inner.optional_string("technique", "min_max")
+        parameters = inner.optional_map("parameters")
+        check_normalization(normalization)
+        rank_constant = _read_normalization_parameters(normalization, parameters)
+    combination, weights = "arithmetic_mean", None
+    clause = processor.optional_map("combination")
+    if clause is not None:
+        inner = _Config(dict(clause), processor.processor_type, processor.tag)
+        combination = inner.optional_string("technique", "arithmetic_mean")
+        parameters = inner.optional_map("parameters")
+        check_combination(combination)
+        weights = _read_weights(parameters)
+    check_compatible(normalization, combination)
+    return FusionConfig(normalization, combination, weights, rank_constant)
+
+
+def _read_score_ranker_processor(processor: _Config) -> FusionConfig:
+    """RRFProcessorFactory.create: rank_constant sits in the combination clause itself."""
+    combination, weights, rank_constant = "rrf", None, DEFAULT_RANK_CONSTANT
+    clause = processor.optional_map("combination")
+    processor.boolean("sub-query-scores", False)
+    if clause is not None:
+        inner = _Config(dict(clause), processor.processor_type, processor.tag)
+        combination = inner.optional_string("technique", "rrf")
+        if "rank_constant" in clause:
+            rank_constant = _read_rank_constant(clause["rank_constant"])
+        parameters = inner.optional_map("parameters")
+        check_combination(combination)
+        weights = _read_weights(parameters)
+    return FusionConfig("rrf", combination, weights, rank_constant)
+
+
+def _read_normalization_parameters(technique: str, parameters: dict | None) -> int:
+    """ScoreNormalizationUtil.validateParameters; returns the rank constant (rrf only)."""
+    if not parameters:
+        return DEFAULT_RANK_CONSTANT
+    if technique == "min_max":
+        if set(parameters) - {"lower_bounds", "upper_bounds"}:
+            raise IllegalArgument("unrecognized parameters in normalization technique")
+        # OpenSearch accepts bounds; localsearch does not apply them, so it says so instead of
+        # returning scores that differ from the cluster's.
+        raise IllegalArgument(
+            "localsearch does not support min_max normalization parameters "
+            f"{_java_list(parameters)}")
+    if technique == "rrf":
+        value = parameters.get("rank_constant")
+        if set(parameters) - {"rank_constant"} or (
+                isinstance(value, list) and any(not isinstance(v, dict) for v in value)):
+            raise IllegalArgument("unrecognized parameters in normalization technique")
+        if "rank_constant" in parameters:
+            return _read_rank_constant(parameters["rank_constant"])
+        return DEFAULT_RANK_CONSTANT
+    raise IllegalArgument("unrecognized parameters in normalization technique")
+
+
+def _read_rank_constant(value: Any) -> int:
+    """RRFScoreNormalizer.resolveRankConstant: NumberUtils.createInteger(String.valueOf(v)), 1..10000."""
+    number = None if value is None or isinstance(value, float) else _java_int(_java_text(value))
+    if number is None:
+        raise IllegalArgument("parameter [rank_constant] must be an integer")
+    check_rank_constant(number)
+    return number
+
+
+def _read_weights(parameters: dict | None) -> tuple[float, ...] | None:
+    """ScoreCombinationUtil.validateParams + getWeights (which validates range and sum)."""
+    if not parameters:
+        return None
+    if set(parameters) - {"weights"}:
+        raise IllegalArgument(
+            "provided parameter for combination technique is not supported. "
+            "supported parameters are [weights]")
+    weights = parameters.get("weights", [])
+    # OpenSearch casts each item to Double (whole numbers fail with a 500 there); numbers are taken here.
+    if not isinstance(weights, list) or any(
+            isinstance(w, bool) or not isinstance(w, int | float) for w in weights):
+        raise IllegalArgument("parameter [weights] must be a collection of numbers")
+    check_weights(weights)
+    return tuple(float(w) for w in weights)
+
+
+# ---- the hybrid clause ----
+
+@dataclass(frozen=True)
+class HybridSpec:
+    """A parsed ``hybrid`` clause and how many hits each sub-query retrieves."""
+
+    queries: list[dict]
+    pagination_depth: int  # hits per sub-query: the given pagination_depth, else size (from is 0)
+    filter: dict | None = None  # applied to every sub-query (HybridQueryBuilder pushes it down)
+    name: str | None = None
+    given_depth: int | None = field(default=None)  # pagination_depth as written, None if absent
+
+
+class ShardQueryError(IllegalArgument):
+    """An error the shard raises running a hybrid query; render it with ``shard_failure``.
+
+    ``creating_query`` marks errors raised while building the Lucene query, which the shard wraps
+    in ``query_shard_exception: failed to create query: ...``.
+    """
+
+    def __init__(self, reason: str, *, creating_query: bool = False) -> None:
+        super().__init__(reason)
+        self.creating_query = creating_query
+
+    def shard_cause(self, index: str, index_uuid: str = "_na_") -> dict:
+        cause = {"type": "illegal_argument_exception", "reason": self.reason}
+        if not self.creating_query:
+            return cause
+        return {"type": "query_shard_exception", "reason": f"failed to create query: {self.reason}",
+                "index": index, "index_uuid": index_uuid, "caused_by": cause}
+
+
+def validate_hybrid_request(hybrid: Any, from_: int, size: int, *,
+                            max_result_window: int = DEFAULT_MAX_RESULT_WINDOW) -> HybridSpec:
+    """Parse a ``hybrid`` clause and check paging as HybridQueryBuilder and the hybrid collector do.
+
+    Raises ``ParsingError`` (400 parsing_exception) for a malformed clause, and ``ShardQueryError``
+    for what OpenSearch reports as a shard failure (pagination_depth out of range, or missing while
+    ``from`` > 0). A ``from`` past the fused results is checked after fusion: ``check_page_in_results``.
+    """
+    if not isinstance(hybrid, dict):
+        raise ParsingError("[hybrid] query malformed, no start_object after query name")
+    queries: list[dict] = []
+    filter_query, name, depth = None, None, None
+    for key, value in hybrid.items():
+        if key == "queries" and isinstance(value, dict):
+            queries.append(value)
+        elif key == "queries" and isinstance(value, list):
+            for query in value:
+                if len(queries) == MAX_SUB_QUERIES:
+                    raise ParsingError("Number of sub-queries exceeds maximum supported by [hybrid] query")
+                if not isinstance(query, dict):
+                    raise ParsingError("[_na] query malformed, must start with start_object")
+                queries.append(query)
+            if not value:
+                raise ParsingError("[_na] query malformed, must start with start_object")
+        elif key == "filter" and isinstance(value, dict):
+            filter_query = value
+        elif isinstance(value, dict | list) or key not in ("boost", "_name", "pagination_depth"):
+            raise ParsingError("Field is not supported by [hybrid] query")
+        elif key == "boost":
+            if _number(value, key) != 1.0:
+                raise ParsingError("[hybrid] query does not support [boost]")
+        elif key == "_name":
+            name = None if value is None else _java_text(value)
+        else:
+            depth = int(_number(value, key))
+    if not queries:
+        raise ParsingError("[hybrid] requires 'queries' field with at least one clause")
+    if depth is not None:
+        if depth < 0:
+            raise ShardQueryError("pagination_depth should be greater than 0", creating_query=True)
+        if depth > max_result_window:
+            raise ShardQueryError(
+                "pagination_depth should be less than or equal to index.max_result_window setting",
+                creating_query=True)
+        if depth == 0:
+            raise ShardQueryError("pagination_depth must not be zero", creating_query=True)
+    elif from_ > 0:
+        raise ShardQueryError("pagination_depth param is missing in the search request")
+    return HybridSpec(queries, depth if depth is not None else size, filter_query, name, depth)
+
+
+def _number(value: Any, key: str) -> float:
+    """XContentParser.floatValue/intValue: numbers, or strings holding one."""
+    try:
+        if isinstance(value, bool) or value is None:
+            raise ValueError
+        return float(value)
+    except ValueError:
+        raise ParsingError(f"[hybrid] failed to parse field [{key}]") from None
+
+
+def check_page_in_results(from_: int, fused_count: int) -> None:
+    """NormalizationProcessorWorkflow: a ``from`` past the fused list fails (render with phase_failure)."""
+    if from_ > fused_count:
+        raise IllegalArgument(
+            "Reached end of search result, increase pagination_depth value to see more results")
+
+
+def unfused_hybrid_hits(legs: Sequence[Sequence[tuple[K, float]]]) -> list[tuple[K, float]]:
+    """What a hybrid query returns with no normalization/score-ranker processor: the raw list.
+
+    HybridCollectorManager.getNewTopDocs: start marker, then per sub-query a delimiter and its hits,
+    then a stop marker; every marker reuses the first document of the first non-empty leg. No hits at
+    all gives an empty list. OpenSearch then pages this list with from/size as it is (one shard), and
+    max_score is the best raw sub-query score. Marker scores are the float32 magic numbers.
+    """
+    first = next((leg[0][0] for leg in legs if leg), None)
+    if first is None:
+        return []
+    start, delimiter = as_printed(MAGIC_NUMBER_START_STOP), as_printed(MAGIC_NUMBER_DELIMITER)
+    out: list[tuple[K, float]] = [(first, start)]
+    for leg in legs:
+        out.append((first, delimiter))
+        out.extend((key, as_printed(score)) for key, score in leg)
+    out.append((first, start))
+    return out
+
+
+# ---- how the coordinator reports these failures ----
+
+class SearchPhaseFailure(SearchError):
+    """search_phase_execution_exception, with its root causes, failed shards and cause."""
+
+    status, error_type = 400, "search_phase_execution_exception"
+
+    def __init__(self, reason: str, *, root_causes: list[dict], failed_shards: list[dict],
+                 caused_by: dict, status: int = 400) -> None:
+        super().__init__(reason, status=status)
+        self.root_causes, self.failed_shards, self.caused_by = root_causes, failed_shards, caused_by
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"root_cause": self.root_causes, "type": self.error_type,
+                          "reason": self.reason, "phase": "query", "grouped": True,
+                          "failed_shards": self.failed_shards, "caused_by": self.caused_by},
+                "status": self.status}
+
+
+def shard_failure(error: ShardQueryError, *, index: str, index_uuid: str = "_na_",
+                  node: str = "localsearch", shard: int = 0) -> SearchPhaseFailure:
+    """A shard error on a one-shard index: 'all shards failed'."""
+    cause = error.shard_cause(index, index_uuid)
+    root = {k: v for k, v in cause.items() if k != "caused_by"}
+    top = cause if "caused_by" in cause else {**cause, "caused_by": dict(root)}
+    return SearchPhaseFailure(
+        "all shards failed", root_causes=[root],
+        failed_shards=[{"shard": shard, "index": index, "node": node, "reason": cause}],
+        caused_by=top, status=error.status)
+
+
+def phase_failure(error: SearchError) -> SearchPhaseFailure:
+    """An error from the phase results processor (after every shard answered): no shard to blame."""
+    return SearchPhaseFailure(
+        "The phase has failed", root_causes=[], failed_shards=[],
+        caused_by={"type": error.error_type, "reason": error.reason}, status=error.status)

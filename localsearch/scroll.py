@@ -1,0 +1,95 @@
+"""Scroll contexts: a search's ordered hits kept for a keep-alive, paged by `_search/scroll`."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from localsearch.index import parse_interval
+from localsearch.search import Hit, SearchRequest, render
+from sidecar.errors import IllegalArgument, SearchContextMissing
+
+MAX_KEEP_ALIVE = 24 * 3600.0
+MAX_OPEN_CONTEXTS = 500  # OpenSearch's search.max_open_scroll_context
+
+
+@dataclass
+class ScrollContext:
+    hits: list[Hit]
+    total: int
+    request: SearchRequest
+    targets: list[Any]
+    position: int
+    expires: float
+
+
+class ScrollContexts:
+    def __init__(self) -> None:
+        self._contexts: dict[str, ScrollContext] = {}
+        self._lock = threading.Lock()
+
+    def open(self, targets: list[Any], req: SearchRequest, hits: list[Hit], total: int,
+             max_score: float | None) -> dict[str, Any]:
+        keep_alive = keep_alive_seconds(req.scroll)
+        with self._lock:
+            self._expire()
+            if len(self._contexts) >= MAX_OPEN_CONTEXTS:
+                raise IllegalArgument(f"Trying to create too many scroll contexts. Must be less than or equal to: "
+                                      f"[{MAX_OPEN_CONTEXTS}]. This limit can be set by changing the "
+                                      "[search.max_open_scroll_context] setting.")
+            scroll_id = base64.urlsafe_b64encode(secrets.token_bytes(24)).decode().rstrip("=")
+            self._contexts[scroll_id] = ScrollContext(hits, total, req, list(targets), 0, time.monotonic() + keep_alive)
+        return self._page(scroll_id, max_score)
+
+    def next(self, scroll_id: str, keep_alive: str | None) -> dict[str, Any]:
+        with self._lock:
+            self._expire()
+            context = self._contexts.get(scroll_id)
+            if context is None:
+                raise SearchContextMissing(f"No search context found for id [{scroll_id}]")
+            if keep_alive:
+                context.expires = time.monotonic() + keep_alive_seconds(keep_alive)
+        return self._page(scroll_id, None)
+
+    def _page(self, scroll_id: str, max_score: float | None) -> dict[str, Any]:
+        context = self._contexts[scroll_id]
+        req = context.request
+        start = context.position if context.position else req.from_
+        page = context.hits[start:start + req.size]
+        context.position = start + len(page)
+        if max_score is None:
+            max_score = max((h.score for h in context.hits), default=None)
+        response = render(context.targets, req, page, context.total, max_score)
+        response["_scroll_id"] = scroll_id
+        return response
+
+    def clear(self, scroll_ids: list[str] | None) -> dict[str, Any]:
+        with self._lock:
+            if scroll_ids is None or "_all" in scroll_ids:
+                freed = len(self._contexts)
+                self._contexts.clear()
+            else:
+                freed = sum(self._contexts.pop(s, None) is not None for s in scroll_ids)
+        return {"succeeded": True, "num_freed": freed}
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for scroll_id in [s for s, c in self._contexts.items() if c.expires < now]:
+            del self._contexts[scroll_id]
+
+
+def keep_alive_seconds(value: str | None) -> float:
+    try:
+        seconds = parse_interval(str(value or "1m"))
+    except ValueError as exc:
+        raise IllegalArgument(f"failed to parse setting [scroll] with value [{value}] as a time value") from exc
+    if seconds is None or seconds <= 0:
+        raise IllegalArgument(f"[scroll] keep alive must be positive, got [{value}]")
+    if seconds > MAX_KEEP_ALIVE:
+        raise IllegalArgument(f"Keep alive for request ({value}) is too large. It must be less than (1d). This limit "
+                              "can be set by changing the [search.max_keep_alive] cluster level setting.")
+    return seconds
