@@ -108,6 +108,9 @@ class LocalsearchApp:
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match()
+            if (str(values.get("index", "")).startswith("_") and values["index"] != "_all"
+                    and endpoint != "create_index"):  # PUT /_x answers invalid_index_name_exception
+                self._no_index_route(adapter, request)
             handler = getattr(self, f"on_{endpoint}")
             status, body = handler(request, **values)
         except NotFound:
@@ -130,6 +133,20 @@ class LocalsearchApp:
         return Response(json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_TYPE)
 
     # ---- helpers -----------------------------------------------------------------------------
+    def _no_index_route(self, adapter: Any, request: Request) -> None:
+        """`/_bulk` with the wrong method must not fall through to the `/{index}` routes."""
+        allowed = []
+        for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
+            try:
+                _, values = adapter.match(method=method)
+            except (NotFound, MethodNotAllowed):
+                continue
+            if not str(values.get("index", "")).startswith("_"):
+                allowed.append(method)
+        if allowed:
+            raise MethodNotAllowed(valid_methods=allowed)
+        raise NotFound()
+
     @staticmethod
     def params(request: Request) -> dict[str, str]:
         return {k: v for k, v in request.args.items()}

@@ -104,13 +104,16 @@ class IndexState:
                                          "document. Use the index API request parameters.")
         values: dict[str, list[Any]] = {}
         vectors: dict[str, np.ndarray] = {}
-        for path, raw in iter_leaf_values(source):
+        vector_paths = frozenset(mapping.vector_fields())
+        for path, raw in iter_leaf_values(source, opaque=vector_paths):
             spec = mapping.fields.get(path)
             if spec is None:
                 continue
             if spec.type == "knn_vector":
-                if raw:
-                    vectors[path] = check_vector(raw, spec.params["dimension"], spec.params["space_type"])
+                vector = check_vector(raw, spec.params["dimension"],
+                                      spec.params["space_type"], field=path, doc_id=doc_id)
+                if vector is not None:
+                    vectors[path] = vector
                 continue
             coerced = [coerce_value(spec, v, doc_id) for v in raw]
             values[path] = coerced

@@ -242,6 +242,8 @@ def _merge_properties(target: dict[str, Any], update: dict[str, Any], prefix: st
 
 
 def _check_shape(path: str, spec: dict[str, Any], value: Any, doc_id: str) -> None:
+    if spec.get("type") == "knn_vector":
+        return  # vectors are validated whole by the vector field
     items = value if isinstance(value, list) else [value]
     has_object = any(isinstance(v, dict) for v in items)
     if _is_object_spec(spec):
@@ -282,17 +284,23 @@ def _guess_mapping(value: Any) -> dict[str, Any] | None:
 
 # ---- values --------------------------------------------------------------------------------
 
-def iter_leaf_values(source: dict[str, Any], prefix: str = ""):
-    """Yield (dotted path, list of non-null values) for every leaf of a document's source."""
+def iter_leaf_values(source: dict[str, Any], prefix: str = "", opaque: frozenset[str] = frozenset()):
+    """Yield (dotted path, list of non-null values) for every leaf of a document's source.
+
+    Paths in `opaque` (vector fields) are yielded with their raw value, unscanned.
+    """
     for name, value in source.items():
         path = f"{prefix}{name}"
+        if path in opaque:
+            yield path, value
+            continue
         if isinstance(value, dict):
-            yield from iter_leaf_values(value, f"{path}.")
+            yield from iter_leaf_values(value, f"{path}.", opaque)
             continue
         values = value if isinstance(value, list) else [value]
         objects = [v for v in values if isinstance(v, dict)]
         for obj in objects:
-            yield from iter_leaf_values(obj, f"{path}.")
+            yield from iter_leaf_values(obj, f"{path}.", opaque)
         leaves = [v for v in values if v is not None and not isinstance(v, dict)]
         if leaves or not objects:
             yield path, leaves

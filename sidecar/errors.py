@@ -27,7 +27,9 @@ class SearchError(Exception):
 
     def body(self) -> dict[str, Any]:
         cause = {"type": self.error_type, "reason": self.reason, **self.extra}
-        return {"error": {"root_cause": [cause], **cause}, "status": self.status}
+        # as OpenSearch: the root cause names the failure; only the top level carries caused_by
+        root = {k: v for k, v in cause.items() if k != "caused_by"}
+        return {"error": {"root_cause": [root], **cause}, "status": self.status}
 
 
 class ParsingError(SearchError):
