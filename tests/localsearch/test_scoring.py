@@ -183,7 +183,8 @@ def test_hybrid_normalization_matches_hand_computation(corpus, legs, normalizati
     assert set(got) == set(expected)
     for doc_id, value in expected.items():
         assert got[doc_id] == pytest.approx(value, rel=1e-4), doc_id
-    assert list(got) == sorted(expected, key=lambda d: -expected[d])
+    order = list(got)  # best first; ties may come in either order
+    assert all(expected[a] >= expected[b] - 1e-6 for a, b in zip(order, order[1:], strict=False))
 
 
 def test_hybrid_rrf_matches_hand_computation(corpus, legs):
