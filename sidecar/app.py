@@ -1,0 +1,152 @@
+"""The Flask app factory: builds every part from Settings and wires the routes; nothing heavy at import."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from flask import Flask
+
+from sidecar.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Models:
+    """Bi-encoders and cross-encoders of this process, loaded once; warm-up makes readiness true."""
+
+    def __init__(self, settings: Settings, metrics: Any, scorer_loader: Any = None) -> None:
+        from sidecar.rerank import ScoreCache
+        self.settings = settings
+        self.metrics = metrics
+        self.score_cache = ScoreCache(settings.score_cache_entries)
+        self._scorer_loader = scorer_loader
+        self._embeddings: OrderedDict[tuple[str, str, bool], list[float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+        self.errors: dict[str, str] = {}
+
+    def scorer(self, name: str) -> Any:
+        if self._scorer_loader is not None:
+            return self._scorer_loader(name)
+        from sidecar.rerank import load_scorer
+        scorer = load_scorer(name, backend=self.settings.rerank_backend)
+        self.metrics.model_info.labels("reranker", name, self.settings.rerank_backend).set(1)
+        return scorer
+
+    def bi_encoder(self, name: str) -> Any:
+        from sidecar.models import load_bi_encoder
+        model = load_bi_encoder(name)
+        self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
+        return model
+
+    def embed(self, name: str, text: str, normalize: bool) -> list[float]:
+        key = (name, text, normalize)
+        with self._lock:
+            if key in self._embeddings:
+                self._embeddings.move_to_end(key)
+                self.metrics.cache.labels("embedding", "hit").inc()
+                return self._embeddings[key]
+        self.metrics.cache.labels("embedding", "miss").inc()
+        vector = self.bi_encoder(name).encode(text, normalize_embeddings=normalize, convert_to_numpy=True,
+                                             show_progress_bar=False)
+        result = [float(x) for x in vector]
+        with self._lock:
+            self._embeddings[key] = result
+            while len(self._embeddings) > 10_000:
+                self._embeddings.popitem(last=False)
+        return result
+
+    def rerank(self, model: str, query: str, texts: list[str], keys: list[str], deadline: float) -> Any:
+        from sidecar.rerank import RerankResult, rerank_documents
+        try:
+            scorer = self.scorer(model)
+        except Exception as exc:  # fail-open: the model cannot be loaded
+            log.error("reranker %s unavailable: %s", model, exc)
+            nothing: list[Any] = [None] * len(texts)
+            return RerankResult(list(nothing), list(nothing), list(nothing), "skipped-model-unavailable")
+        result = rerank_documents(scorer, query, texts, deadline=deadline, cache=self.score_cache, doc_keys=keys,
+                                  max_passages=self.settings.limits.max_passages_per_request)
+        self.metrics.cache.labels("score", "hit").inc(result.cache_hits)
+        self.metrics.cache.labels("score", "miss").inc(result.scored)
+        for tokens in result.batch_tokens:
+            self.metrics.batch_tokens.labels(model).observe(tokens)
+        if result.batches:
+            self.metrics.batch_pairs.labels(model).observe(result.passages / result.batches)
+        return result
+
+    def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:
+        """Load (and run once) every model known at start; readiness waits for this."""
+        for name in dict.fromkeys(names):
+            try:
+                scorer = self.scorer(name)
+                scorer.score_pairs("warm up", ["the first request is not slow"])
+            except Exception as exc:
+                self.errors[f"reranker {name}"] = f"{type(exc).__name__}: {exc}"
+                log.error("cannot load reranker %s: %s", name, exc)
+        for name in dict.fromkeys(bi_encoders):
+            try:
+                self.bi_encoder(name).encode("warm up", show_progress_bar=False)
+            except Exception as exc:
+                self.errors[f"bi-encoder {name}"] = f"{type(exc).__name__}: {exc}"
+                log.error("cannot load bi-encoder %s: %s", name, exc)
+        self.ready.set()
+
+
+def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer_loader: Any = None,
+               warm_up: bool = True) -> Flask:
+    """Build the sidecar. Tests pass Settings (and may inject an upstream or a scorer loader)."""
+    from sidecar.metrics import get_metrics
+    from sidecar.pipeline import RerankPipeline
+    from sidecar.profiles import ProfileResolver
+    from sidecar.retrieve import Retriever
+    from sidecar.routes import register_routes
+    from sidecar.upstream import Upstream, UpstreamConfig
+
+    settings = settings or Settings.load()
+    if settings.opensearch_url is None and upstream is None:
+        raise ValueError("no upstream: `rerank-sidecar serve` starts localsearch and sets opensearch_url")
+    if upstream is None:
+        upstream = Upstream(UpstreamConfig(url=settings.opensearch_url, timeout_s=settings.upstream_timeout_s,
+                                           connect_timeout_s=settings.upstream_connect_timeout_s,
+                                           verify_certs=settings.verify_certs, ca_certs=settings.ca_certs,
+                                           username=settings.setup_username, password=settings.setup_password))
+    if settings.torch_threads:
+        import torch
+        torch.set_num_threads(settings.torch_threads)
+    metrics = get_metrics()
+    models = Models(settings, metrics, scorer_loader)
+    setup_headers = _basic_auth(settings.setup_username, settings.setup_password)
+    retriever = Retriever(upstream, setup_headers)
+    profiles = ProfileResolver(settings, upstream)
+    pipeline = RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=models.rerank,
+                              metrics=metrics)
+    app = Flask("sidecar")
+    app.url_map.merge_slashes = False  # `//` in a path is forwarded as sent, not redirected
+    app.url_map.strict_slashes = False
+    app.extensions["rerank_sidecar"] = {"settings": settings, "upstream": upstream, "models": models,
+                                        "pipeline": pipeline, "profiles": profiles, "metrics": metrics}
+    register_routes(app)
+    if warm_up:
+        thread = threading.Thread(target=_warm_up, args=(models, profiles, settings), name="warm-up", daemon=True)
+        thread.start()
+    else:
+        models.ready.set()
+    return app
+
+
+def _warm_up(models: Models, profiles: Any, settings: Settings) -> None:
+    contracts = profiles.known_contracts({})
+    rerankers = [settings.defaults.reranker] + [p.reranker for p in settings.profiles]
+    bi_encoders = [c.model for c in contracts.values()] + [p.bi_encoder for p in settings.profiles if p.bi_encoder]
+    models.warm_up(rerankers, bi_encoders)
+
+
+def _basic_auth(username: str | None, password: str | None) -> dict[str, str]:
+    if not username:
+        return {}
+    import base64
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}

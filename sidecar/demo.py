@@ -1,0 +1,223 @@
+"""`rerank-sidecar demo`: localsearch + the sidecar on this machine, a real corpus, three rankings side by side.
+
+The corpus is the documentation of Python's own standard library, gathered at run time from the
+docstrings of the running interpreter: real text, no download.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+STDLIB_MODULES = [
+    "argparse", "asyncio", "base64", "bisect", "bz2", "calendar", "collections", "concurrent.futures", "configparser",
+    "contextlib", "copy", "csv", "dataclasses", "datetime", "decimal", "difflib", "email", "email.message",
+    "enum", "fnmatch", "fractions", "functools", "getpass", "glob", "gzip", "hashlib", "heapq", "hmac", "html",
+    "http.client", "http.server", "imaplib", "inspect", "io", "ipaddress", "itertools", "json", "logging",
+    "lzma", "math", "mimetypes", "multiprocessing", "operator", "os", "os.path", "pathlib", "pickle", "pprint",
+    "queue", "random", "re", "sched", "secrets", "select", "shelve", "shlex", "shutil", "signal", "smtplib",
+    "socket", "sqlite3", "ssl", "statistics", "string", "struct", "subprocess", "tarfile", "tempfile",
+    "textwrap", "threading", "time", "timeit", "tomllib", "traceback", "typing", "unicodedata", "unittest",
+    "urllib.parse", "urllib.request", "uuid", "warnings", "weakref", "xml.etree.ElementTree", "zipfile", "zlib",
+]
+QUERIES = [
+    "read a text file one line at a time",
+    "how long ago was a date, difference between two days",
+    "run a shell command and capture what it prints",
+    "send an email message through a mail server",
+    "pick a random element from a list",
+    "make a unique identifier",
+    "compress bytes so they take less space",
+    "wait until several threads have finished",
+]
+INDEX = "stdlib-docs"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="print the comparison and exit (default: keep serving)")
+    parser.add_argument("--data", default="./data/demo", help="where localsearch keeps the demo index")
+    parser.add_argument("--port", type=int, default=9200, help="the sidecar's port (default 9200, else a free one)")
+    parser.add_argument("--reranker", default=None,
+                        help="cross-encoder name or path (default: minilm-l6-distilled-ce under RERANK_MODELS_DIR, "
+                             "else cross-encoder/ms-marco-MiniLM-L6-v2)")
+    parser.add_argument("--max-docs", type=int, default=3000, help="docstrings to index (default 3000)")
+    parser.add_argument("--top", type=int, default=5, help="results shown per ranking (default 5)")
+
+
+def run(args: argparse.Namespace) -> int:
+    reranker = args.reranker or default_reranker()
+    problem = check_reranker(reranker)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    data = Path(args.data)
+    data.mkdir(parents=True, exist_ok=True)
+    corpus = data / "stdlib-docs.jsonl"
+    count = write_corpus(corpus, args.max_docs)
+    print(f"corpus: {count} docstrings of Python {sys.version.split()[0]}'s standard library -> {corpus}")
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        search_port = free_port(args.port + 1)
+        engine_url = f"http://127.0.0.1:{search_port}"
+        children.append(spawn(["localsearch", "--data", str(data / "localsearch"), "--port", str(search_port)]))
+        wait_ready(engine_url + "/", children[-1])
+        print(f"localsearch: {engine_url}")
+        ingest(corpus, engine_url)
+        sidecar_port = free_port(args.port)
+        sidecar_url = f"http://127.0.0.1:{sidecar_port}"
+        children.append(spawn(["serve", "--opensearch", engine_url, "--port", str(sidecar_port), "--reranker",
+                               reranker], env={"RERANK_WINDOW": "50"}))
+        wait_ready(sidecar_url + "/-/ready", children[-1], timeout=600)
+        print(f"sidecar: {sidecar_url} (reranker {reranker})\n")
+        compare(sidecar_url, engine_url, args.top)
+        print(f"\nTry it:  curl -s '{sidecar_url}/{INDEX}/_search?pretty' -H 'Content-Type: application/json' "
+              "-d '{\"query\": {\"match\": {\"text\": \"parse a date from a string\"}}}'")
+        print(f"         curl -s {sidecar_url}/metrics | grep rerank_sidecar_requests_total")
+        if args.once:
+            return 0
+        print("\nServing until Ctrl-C.")
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    finally:
+        for child in reversed(children):
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def default_reranker() -> str:
+    models_dir = os.environ.get("RERANK_MODELS_DIR")
+    if models_dir and (Path(models_dir) / "minilm-l6-distilled-ce").is_dir():
+        return "minilm-l6-distilled-ce"
+    return "cross-encoder/ms-marco-MiniLM-L6-v2"
+
+
+def check_reranker(name: str) -> str | None:
+    """A clear message when no cross-encoder can be loaded (none is downloaded without a hub)."""
+    from sidecar.models import ModelNotFound, load_with_fallback
+    try:
+        load_with_fallback(name, _probe_cross_encoder)
+    except ModelNotFound as exc:
+        return (f"rerank-sidecar demo: no cross-encoder could be loaded ({exc}).\n"
+                "Supply one with --reranker NAME_OR_PATH: a sentence-transformers CrossEncoder folder, a hub name "
+                "when a model hub is reachable, or a folder name under RERANK_MODELS_DIR "
+                "(e.g. RERANK_MODELS_DIR=../shared/models make demo).")
+    return None
+
+
+def _probe_cross_encoder(where: str) -> Any:
+    from sentence_transformers import CrossEncoder
+    return CrossEncoder(where)
+
+
+def write_corpus(path: Path, limit: int) -> int:
+    seen: set[str] = set()
+    rows = []
+    for module_name in STDLIB_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except Exception:  # a module missing from this interpreter build
+            continue
+        for name, obj in _members(module):
+            doc = inspect.getdoc(obj)
+            qualified = f"{module_name}.{name}"
+            if not doc or len(doc) < 40 or qualified in seen:
+                continue
+            seen.add(qualified)
+            rows.append({"id": qualified, "title": qualified, "text": doc[:2000], "module": module_name})
+    rows = rows[:limit]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return len(rows)
+
+
+def _members(module: Any) -> list[tuple[str, Any]]:
+    out = []
+    for name, obj in inspect.getmembers(module):
+        if name.startswith("_") or not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.isbuiltin(obj)):
+            continue
+        if getattr(obj, "__module__", module.__name__) not in (module.__name__, None) and not module.__name__.startswith(
+                str(getattr(obj, "__module__", ""))):
+            continue
+        out.append((name, obj))
+        if inspect.isclass(obj):
+            out += [(f"{name}.{m}", f) for m, f in inspect.getmembers(obj)
+                    if not m.startswith("_") and (inspect.isfunction(f) or inspect.ismethoddescriptor(f))]
+    return out
+
+
+def ingest(corpus: Path, url: str) -> None:
+    print("ingest: embedding with all-MiniLM-L6-v2 and writing into localsearch ...", flush=True)
+    command = [sys.executable, "-m", "sidecar.cli", "ingest", str(corpus), "--index", INDEX, "--opensearch", url,
+               "--format", "jsonl", "--id-field", "id", "--text-field", "title", "--text-field", "text"]
+    result = subprocess.run(command, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"ingest failed with status {result.returncode}")
+
+
+def compare(sidecar_url: str, engine_url: str, top: int) -> None:
+    """BM25 alone (opt-out header), hybrid (the engine's own fusion), and hybrid + rerank (the sidecar)."""
+    width = 34
+    for query in QUERIES:
+        lexical = {"query": {"match": {"text": query}}, "size": top, "_source": ["title"]}
+        bm25 = _titles(requests.post(f"{sidecar_url}/{INDEX}/_search", json=lexical, headers={"X-Rerank": "off"},
+                                     timeout=60))
+        hybrid = _titles(requests.post(f"{sidecar_url}/{INDEX}/_search", json={
+            **lexical, "ext": {"rerank": {"score_mode": "blend", "window": top, "budget_ms": 0.001}}}, timeout=60))
+        response = requests.post(f"{sidecar_url}/{INDEX}/_search", json=lexical, timeout=120)
+        reranked = _titles(response)
+        print(f"query: {query!r}   [{response.headers.get('X-Rerank-Status')}, "
+              f"{response.json().get('took')} ms]")
+        print(f"  {'BM25':<{width}} {'hybrid (BM25 + k-NN)':<{width}} {'hybrid + rerank':<{width}}")
+        for i in range(top):
+            cells = [(column[i] if i < len(column) else "") for column in (bm25, hybrid, reranked)]
+            print("  " + " ".join(textwrap.shorten(c, width, placeholder="…").ljust(width) for c in cells))
+        print()
+
+
+def _titles(response: requests.Response) -> list[str]:
+    response.raise_for_status()
+    return [h["_source"].get("title", h["_id"]) for h in response.json()["hits"]["hits"]]
+
+
+def spawn(arguments: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", *arguments],
+                            env={**os.environ, **(env or {})})
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args[3:5]} exited with status {process.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready within {timeout:.0f} s")
+
+
+def free_port(preferred: int) -> int:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]

@@ -1,0 +1,28 @@
+"""gunicorn settings for the sidecar (`rerank-sidecar serve` loads these; CLI flags override them).
+
+Threads, not processes, carry concurrency inside a worker: the models are loaded once per worker and torch
+releases the GIL while it computes. No `preload_app`: forking after torch has started its thread pools is
+unsafe, so each worker loads its own models after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+
+bind = "127.0.0.1:9200"
+workers = 1
+worker_class = "gthread"
+threads = 8
+timeout = 120            # a worker stuck longer than this is restarted
+graceful_timeout = 30
+keepalive = 5
+preload_app = False
+limit_request_line = 8190
+accesslog = None         # the sidecar logs one line per request itself, with its request id
+
+
+def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    """A dead worker's live gauges must stop counting in /metrics."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,237 @@
+"""Stage 1: hybrid retrieval (the client's lexical query + k-NN on the query embedding), server or client side."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from sidecar.errors import SearchError
+from sidecar.fusion import FusionConfig, fuse
+
+log = logging.getLogger(__name__)
+
+# body keys that shape each hit: forwarded with stage 1 so the cluster computes them per hit
+HIT_KEYS = ("highlight", "fields", "docvalue_fields", "stored_fields", "script_fields", "version",
+            "seq_no_primary_term", "explain", "track_total_hits", "timeout", "terminate_after", "min_score")
+# URL parameters that mean the same on stage 1 as on the client's request
+FORWARDED_PARAMS = ("preference", "routing", "ignore_unavailable", "allow_no_indices", "expand_wildcards",
+                    "request_cache", "timeout", "ignore_throttled")
+MAX_RESULT_WINDOW = 10_000
+
+
+class UpstreamAnswer(SearchError):
+    """The cluster answered stage 1 with an error: the client gets that answer unchanged."""
+
+    def __init__(self, status: int, body: Any) -> None:
+        reason = body.get("error", {}).get("reason", "") if isinstance(body, dict) and isinstance(
+            body.get("error"), dict) else str(body)[:200]
+        super().__init__(reason or "upstream error", status=status)
+        self.upstream_body = body
+
+    def body(self) -> dict[str, Any]:
+        return self.upstream_body
+
+
+@dataclass
+class Candidate:
+    hit: dict[str, Any]   # the cluster's hit: _index, _id, _source, highlight, fields...
+    score: float          # first-stage score (fused)
+    rank: int             # 1-based first-stage rank
+
+
+@dataclass
+class FirstStage:
+    candidates: list[Candidate]
+    total: Any
+    shards: dict[str, Any]
+    timed_out: bool
+    aggregations: dict[str, Any] | None
+    mode: str
+
+
+@dataclass(frozen=True)
+class Stage1Request:
+    index: str
+    lexical_query: dict[str, Any]
+    filters: list[dict[str, Any]]
+    vector: list[float]
+    vector_field: str
+    depth: int
+    fusion: FusionConfig
+    source: Any                         # what _source stage 1 asks for
+    hit_options: dict[str, Any]         # HIT_KEYS the client gave
+    aggs_body: dict[str, Any] | None    # the client's query + aggs, size 0, when it asked for aggregations
+    params: dict[str, str]              # FORWARDED_PARAMS the client gave
+
+    def knn_query(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"vector": self.vector, "k": self.depth}
+        if self.filters:
+            spec["filter"] = {"bool": {"filter": self.filters}}
+        return {"knn": {self.vector_field: spec}}
+
+    def leg_body(self, query: dict[str, Any], with_hit_options: bool) -> dict[str, Any]:
+        body = dict(self.hit_options) if with_hit_options else {}
+        body.update({"from": 0, "size": self.depth, "query": query, "_source": self.source})
+        return body
+
+
+def pipeline_name(fusion: FusionConfig) -> str:
+    weights = "-w" + "_".join(f"{w:g}" for w in fusion.weights) if fusion.weights else ""
+    if fusion.normalization == "rrf":
+        return f"rerank-sidecar-rrf-{fusion.rank_constant}{weights}"
+    return f"rerank-sidecar-{fusion.normalization}-{fusion.combination}{weights}"
+
+
+def pipeline_body(fusion: FusionConfig) -> dict[str, Any]:
+    if fusion.normalization == "rrf":
+        combination: dict[str, Any] = {"technique": "rrf", "rank_constant": fusion.rank_constant}
+        if fusion.weights:
+            combination["parameters"] = {"weights": list(fusion.weights)}
+        return {"description": "rerank-sidecar hybrid fusion",
+                "phase_results_processors": [{"score-ranker-processor": {"combination": combination}}]}
+    combination = {"technique": fusion.combination}
+    if fusion.weights:
+        combination["parameters"] = {"weights": list(fusion.weights)}
+    return {"description": "rerank-sidecar hybrid fusion", "phase_results_processors": [{"normalization-processor": {
+        "normalization": {"technique": fusion.normalization}, "combination": combination}}]}
+
+
+class Retriever:
+    """Runs stage 1 against the cluster with the caller's own headers."""
+
+    def __init__(self, upstream: Any, setup_headers: Mapping[str, str] | None = None) -> None:
+        self.upstream = upstream
+        self.setup_headers = dict(setup_headers or {})
+        self._has_neural: bool | None = None
+        self._pipelines: set[str] = set()
+        self._lock = threading.Lock()
+
+    # ---- mode ----------------------------------------------------------------------------
+    def mode(self, requested: str, headers: Mapping[str, str]) -> str:
+        if requested != "auto":
+            return requested
+        if self._has_neural is None:
+            try:
+                status, plugins = self.upstream.json("GET", "/_cat/plugins?format=json", None, headers)
+                components = {p.get("component") for p in plugins} if status == 200 and isinstance(plugins, list) \
+                    else set()
+                self._has_neural = "opensearch-neural-search" in components
+            except SearchError:
+                return "client"
+        return "server" if self._has_neural else "client"
+
+    def ensure_pipeline(self, fusion: FusionConfig, headers: Mapping[str, str]) -> str | None:
+        """Create the sidecar's search pipeline once; None when that is not allowed (use client mode)."""
+        name = pipeline_name(fusion)
+        if name in self._pipelines:
+            return name
+        with self._lock:
+            creds = self.setup_headers or headers
+            status, _ = self.upstream.json("GET", f"/_search/pipeline/{name}", None, creds)
+            if status != 200:
+                status, answer = self.upstream.json("PUT", f"/_search/pipeline/{name}", pipeline_body(fusion), creds)
+                if status >= 300:
+                    log.warning("cannot create search pipeline %s (status %s); using client-side fusion", name,
+                                status)
+                    return None
+            self._pipelines.add(name)
+        return name
+
+    # ---- retrieval -----------------------------------------------------------------------
+    def retrieve(self, request: Stage1Request, mode: str, headers: Mapping[str, str]) -> FirstStage:
+        if mode == "server":
+            name = self.ensure_pipeline(request.fusion, headers)
+            if name is not None:
+                return self._server(request, name, headers)
+        return self._client(request, headers)
+
+    def _server(self, request: Stage1Request, pipeline: str, headers: Mapping[str, str]) -> FirstStage:
+        # search pipelines apply to _search only (an _msearch header cannot name one)
+        hybrid = {"hybrid": {"queries": [request.lexical_query, request.knn_query()],
+                             "pagination_depth": request.depth}}
+        params = {**{k: v for k, v in request.params.items() if k in FORWARDED_PARAMS}, "search_pipeline": pipeline}
+        main = self._search(request.index, params, request.leg_body(hybrid, True), headers)
+        aggregations = None
+        if request.aggs_body is not None:
+            aggregations = self._search(request.index, request.params, request.aggs_body, headers).get("aggregations")
+        candidates = [Candidate(hit, float(hit.get("_score") or 0.0), rank)
+                      for rank, hit in enumerate(main["hits"]["hits"], start=1)]
+        return FirstStage(candidates, main["hits"].get("total"), main.get("_shards", {}), main.get("timed_out", False),
+                          aggregations, "server")
+
+    def _search(self, index: str, params: Mapping[str, str], body: dict[str, Any],
+                headers: Mapping[str, str]) -> dict[str, Any]:
+        query = urlencode(dict(params))
+        status, answer = self.upstream.json("POST", f"{index_path(index)}/_search" + (f"?{query}" if query else ""),
+                                            body, headers)
+        if status >= 300:
+            raise UpstreamAnswer(status, answer)
+        return answer
+
+    def _client(self, request: Stage1Request, headers: Mapping[str, str]) -> FirstStage:
+        lexical_body = request.leg_body(request.lexical_query, True)
+        items = [({}, lexical_body), ({}, request.leg_body(request.knn_query(), False))]
+        if request.aggs_body is not None:
+            items.append(({}, request.aggs_body))
+        answers = self._msearch(request, items, headers)
+        lexical, vector = answers[0], answers[1]
+        hits: dict[tuple[str, str], dict[str, Any]] = {}
+        legs = []
+        for answer in (lexical, vector):
+            leg = []
+            for hit in answer["hits"]["hits"]:
+                key = (hit["_index"], hit["_id"])
+                hits.setdefault(key, hit)  # the lexical hit carries highlight and fields
+                leg.append((key, float(hit.get("_score") or 0.0)))
+            legs.append(leg)
+        fused = fuse(legs, request.fusion)[: request.depth]
+        candidates = [Candidate(hits[key], float(score), rank) for rank, (key, score) in enumerate(fused, start=1)]
+        total = _union_total(lexical["hits"].get("total"), len(hits))
+        return FirstStage(candidates, total, lexical.get("_shards", {}), bool(lexical.get("timed_out")),
+                          answers[2].get("aggregations") if len(answers) > 2 else None, "client")
+
+    def _msearch(self, request: Stage1Request, items: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+                 headers: Mapping[str, str]) -> list[dict[str, Any]]:
+        """All stage-1 searches in one round trip; any failed item fails stage 1 with the cluster's answer."""
+        lines = []
+        for extra, body in items:
+            header = {"index": request.index, **_header_params(request.params), **extra}
+            lines += [json.dumps(header), json.dumps(body)]
+        payload = ("\n".join(lines) + "\n").encode()
+        query = urlencode({k: v for k, v in request.params.items() if k == "timeout"})
+        path = "/_msearch" + (f"?{query}" if query else "")
+        status, answer = self.upstream.json("POST", path, payload, {**headers, "Content-Type": "application/x-ndjson"})
+        if status >= 300:
+            raise UpstreamAnswer(status, answer)
+        responses = answer.get("responses", [])
+        for item in responses:
+            if "error" in item:
+                raise UpstreamAnswer(int(item.get("status", 500)), {k: v for k, v in item.items()})
+        if len(responses) != len(items):
+            raise UpstreamAnswer(502, {"error": {"root_cause": [], "type": "upstream_exception",
+                                                 "reason": "the cluster answered stage 1 with too few responses"},
+                                       "status": 502})
+        return responses
+
+
+def _header_params(params: Mapping[str, str]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k in FORWARDED_PARAMS and k != "timeout"}
+
+
+def _union_total(lexical_total: Any, union_size: int) -> Any:
+    """Client mode: the lexical query's total, raised to the number of distinct candidates both legs found."""
+    if isinstance(lexical_total, dict):
+        value = max(int(lexical_total.get("value", 0)), union_size)
+        return {"value": value, "relation": lexical_total.get("relation", "eq")}
+    if isinstance(lexical_total, int):
+        return max(lexical_total, union_size)
+    return lexical_total
+
+
+def index_path(index: str) -> str:
+    return "/" + quote(index, safe=",*")

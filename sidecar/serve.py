@@ -1,0 +1,119 @@
+"""`rerank-sidecar serve`: the proxy under gunicorn, in front of a cluster or of an embedded localsearch."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--opensearch", metavar="URL", default=None,
+                        help="cluster URL (or OPENSEARCH_URL); none: start localsearch in-process")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=9200, help="port to bind (default 9200)")
+    parser.add_argument("--config", metavar="FILE", default=None, help="YAML settings (or RERANK_CONFIG)")
+    parser.add_argument("--reranker", metavar="NAME_OR_PATH", default=None, help="default cross-encoder")
+    parser.add_argument("--workers", type=int, default=None, help="gunicorn worker processes (default 1)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per worker (default 8)")
+    parser.add_argument("--data", default=None, help="embedded localsearch data directory (default ./data/localsearch)")
+    parser.add_argument("--certfile", default=None, help="TLS certificate: serve HTTPS")
+    parser.add_argument("--keyfile", default=None, help="TLS private key")
+
+
+def run(args: argparse.Namespace) -> int:
+    # prometheus_client picks its storage when imported: set the multiprocess directory first, wiped
+    metrics_dir = Path(tempfile.mkdtemp(prefix="rerank-sidecar-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from sidecar.settings import ConfigError, Settings
+    try:
+        settings = Settings.load(args.config, opensearch_url=args.opensearch, reranker=args.reranker,
+                                 data_dir=args.data)
+    except ConfigError as exc:
+        print(f"rerank-sidecar: configuration error: {exc}", file=sys.stderr)
+        return 2
+    embedded = None
+    try:
+        if settings.opensearch_url is None:
+            embedded = start_embedded(Path(settings.data_dir))
+            from dataclasses import replace
+            settings = replace(settings, opensearch_url=embedded[1])
+            log.info("embedded localsearch (data in %s) at %s", settings.data_dir, embedded[1])
+        log.info("rerank-sidecar on http://%s:%s in front of %s", args.host, args.port, settings.opensearch_url)
+        SidecarServer(settings, args).run()
+    finally:
+        if embedded is not None:
+            embedded[0].terminate()
+            embedded[0].wait(timeout=30)
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+    return 0
+
+
+def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """localsearch in its own process on a free loopback port (it owns its data directory alone)."""
+    import requests
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "localsearch",
+                                "--data", str(data_dir), "--port", str(port)])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"embedded localsearch exited with status {process.returncode}")
+        try:
+            requests.get(url, timeout=1)
+            return process, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.kill()
+    raise SystemExit("embedded localsearch did not start within 120 s")
+
+
+def _gunicorn_app() -> Any:
+    from gunicorn.app.base import BaseApplication
+
+    class _App(BaseApplication):
+        def __init__(self, settings: Any, args: argparse.Namespace) -> None:
+            self.settings = settings
+            self.args = args
+            super().__init__()
+
+        def load_config(self) -> None:
+            from sidecar import gunicorn_conf
+            for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
+                        "preload_app", "limit_request_line", "accesslog", "child_exit"):
+                self.cfg.set(key, getattr(gunicorn_conf, key))
+            self.cfg.set("bind", f"{self.args.host}:{self.args.port}")
+            if self.args.workers:
+                self.cfg.set("workers", self.args.workers)
+            if self.args.threads:
+                self.cfg.set("threads", self.args.threads)
+            if self.args.certfile:
+                self.cfg.set("certfile", self.args.certfile)
+                self.cfg.set("keyfile", self.args.keyfile)
+
+        def load(self) -> Any:
+            from sidecar.app import create_app
+            return create_app(self.settings)
+
+    return _App
+
+
+class SidecarServer:
+    def __init__(self, settings: Any, args: argparse.Namespace) -> None:
+        self.app = _gunicorn_app()(settings, args)
+
+    def run(self) -> None:
+        self.app.run()

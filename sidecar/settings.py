@@ -1,0 +1,242 @@
+"""One frozen Settings object per process, read once from a YAML file and RERANK_* variables, validated."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sidecar.fusion import FusionConfig
+
+DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
+SCORE_MODES = ("sigmoid", "raw", "minmax", "blend")
+RETRIEVAL_MODES = ("auto", "server", "client")
+FUSIONS = ("min_max", "l2", "z_score", "rrf")
+
+
+class ConfigError(ValueError):
+    """A setting is wrong; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_body_bytes: int = 10_000_000
+    max_window: int = 1000
+    max_msearch_items: int = 100
+    max_passages_per_request: int = 2000
+    max_nesting_depth: int = 64
+    max_query_chars: int = 10_000
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How searches on matching indices are reranked."""
+
+    pattern: str = "*"
+    text_fields: tuple[str, ...] = ("title", "text")
+    vector_field: str = "embedding"
+    bi_encoder: str | None = None
+    reranker: str = DEFAULT_RERANKER
+    window: int = 100
+    max_window: int = 500
+    fusion: str = "min_max"
+    fusion_weights: tuple[float, ...] | None = None
+    retrieval: str = "auto"
+    score_mode: str = "sigmoid"
+    blend_alpha: float = 0.5
+    sigmoid_temperature: float = 1.0
+    sigmoid_bias: float = 0.0
+    budget_ms: float = 2000.0
+    separator: str = "\n"
+
+    def matches(self, index: str) -> bool:
+        return all(fnmatch.fnmatchcase(part, self.pattern) for part in index.split(",") if part)
+
+    def fusion_config(self, technique: str | None = None) -> FusionConfig:
+        technique = technique or self.fusion
+        if technique == "rrf":
+            return FusionConfig("rrf", "rrf", self.fusion_weights)
+        return FusionConfig(technique, "arithmetic_mean", self.fusion_weights)
+
+    def validate(self, where: str) -> Profile:
+        _one_of(self.score_mode, SCORE_MODES, f"{where}.score_mode")
+        _one_of(self.retrieval, RETRIEVAL_MODES, f"{where}.retrieval")
+        _one_of(self.fusion, FUSIONS, f"{where}.fusion")
+        if not 1 <= self.window <= self.max_window:
+            raise ConfigError(f"{where}.window must be between 1 and max_window ({self.max_window}), "
+                              f"got {self.window}")
+        if not 0.0 <= self.blend_alpha <= 1.0:
+            raise ConfigError(f"{where}.blend_alpha must be between 0 and 1, got {self.blend_alpha}")
+        if self.budget_ms <= 0:
+            raise ConfigError(f"{where}.budget_ms must be positive, got {self.budget_ms}")
+        if self.sigmoid_temperature <= 0:
+            raise ConfigError(f"{where}.sigmoid_temperature must be positive, got {self.sigmoid_temperature}")
+        if not self.text_fields:
+            raise ConfigError(f"{where}.text_fields must name at least one field")
+        try:
+            self.fusion_config()
+        except Exception as exc:
+            raise ConfigError(f"{where}.fusion_weights: {exc}") from exc
+        return self
+
+
+@dataclass(frozen=True)
+class Settings:
+    opensearch_url: str | None = None        # None: start localsearch (the embedded default)
+    data_dir: str = "./data/localsearch"
+    defaults: Profile = field(default_factory=Profile)
+    profiles: tuple[Profile, ...] = ()        # explicit per-index profiles, first match wins
+    zero_config: bool = True                  # rerank any index whose _meta carries the ingest contract
+    limits: Limits = field(default_factory=Limits)
+    upstream_timeout_s: float = 30.0
+    upstream_connect_timeout_s: float = 3.0
+    verify_certs: bool = True
+    ca_certs: str | None = None
+    setup_username: str | None = None         # only for creating search pipelines; never for callers' searches
+    setup_password: str | None = None
+    window_cache_ttl_s: float = 60.0
+    window_cache_entries: int = 2000
+    score_cache_entries: int = 200_000
+    mapping_cache_ttl_s: float = 30.0
+    torch_threads: int | None = None
+    rerank_backend: str = "torch"
+    log_json: bool = False
+    msearch_concurrency: int = 4
+
+    def __repr__(self) -> str:  # secrets masked
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        if shown["setup_password"]:
+            shown["setup_password"] = "***"
+        return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    def explicit_profile(self, index: str) -> Profile | None:
+        return next((p for p in self.profiles if p.matches(index)), None)
+
+    # ---- loading ---------------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | Path | None = None, env: Mapping[str, str] | None = None,
+             **overrides: Any) -> Settings:
+        """File (RERANK_CONFIG or `path`), then environment, then explicit overrides (the CLI's)."""
+        env = os.environ if env is None else env
+        path = path or env.get("RERANK_CONFIG")
+        data: dict[str, Any] = {}
+        if path:
+            try:
+                data = yaml.safe_load(Path(path).read_text()) or {}
+            except OSError as exc:
+                raise ConfigError(f"config file [{path}] cannot be read: {exc.strerror}") from exc
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"config file [{path}] is not valid YAML: {exc}") from exc
+            if not isinstance(data, dict):
+                raise ConfigError(f"config file [{path}] must hold a mapping at the top level")
+        data = {**data, **_from_env(env)}
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        data = dict(data)
+        known = {f.name for f in fields(cls)}
+        defaults = _profile(data.pop("defaults", {}) or {}, Profile(), "defaults")
+        for key in ("reranker", "window", "score_mode", "retrieval", "budget_ms", "fusion"):
+            if key in data:  # top-level shortcuts for the common defaults
+                defaults = _profile({key: data.pop(key)}, defaults, key)
+        profiles = tuple(_profile(p, replace(defaults, pattern=_need(p, "index", f"profiles[{i}]")),
+                                  f"profiles[{i}]", keep_pattern=True)
+                         for i, p in enumerate(data.pop("profiles", []) or []))
+        limits = _dataclass(Limits, data.pop("limits", {}) or {}, "limits")
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting [{unknown[0]}]; known settings: {sorted(known)}")
+        typed = {k: _coerce(k, v, _field_type(cls, k)) for k, v in data.items()}
+        settings = cls(defaults=defaults.validate("defaults"), profiles=profiles, limits=limits, **typed)
+        if settings.upstream_timeout_s <= 0:
+            raise ConfigError("upstream_timeout_s must be positive")
+        return settings
+
+
+ENV_KEYS = {
+    "OPENSEARCH_URL": "opensearch_url", "RERANK_OPENSEARCH_URL": "opensearch_url", "RERANK_DATA_DIR": "data_dir",
+    "RERANK_RERANKER": "reranker", "RERANK_WINDOW": "window", "RERANK_SCORE_MODE": "score_mode",
+    "RERANK_RETRIEVAL": "retrieval", "RERANK_BUDGET_MS": "budget_ms", "RERANK_FUSION": "fusion",
+    "RERANK_UPSTREAM_TIMEOUT_S": "upstream_timeout_s", "RERANK_VERIFY_CERTS": "verify_certs",
+    "RERANK_CA_CERTS": "ca_certs", "RERANK_TORCH_THREADS": "torch_threads", "RERANK_LOG_JSON": "log_json",
+    "RERANK_BACKEND": "rerank_backend", "RERANK_SETUP_USERNAME": "setup_username",
+    "RERANK_SETUP_PASSWORD": "setup_password",
+}
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    return {key: env[name] for name, key in ENV_KEYS.items() if env.get(name)}
+
+
+def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -> Profile:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    data = dict(data)
+    if keep_pattern:
+        data.pop("index", None)
+    profile = _dataclass(Profile, data, where, base)
+    return profile.validate(where)
+
+
+def _need(data: Any, key: str, where: str) -> Any:
+    if not isinstance(data, Mapping) or key not in data:
+        raise ConfigError(f"{where}.{key} is required (an index name or pattern)")
+    return data[key]
+
+
+def _dataclass(kind: type, data: Mapping[str, Any], where: str, base: Any = None) -> Any:
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting [{where}.{unknown[0]}]; known: {sorted(known)}")
+    typed = {k: _coerce(f"{where}.{k}", v, _field_type(kind, k)) for k, v in data.items()}
+    return replace(base, **typed) if base is not None else kind(**typed)
+
+
+def _field_type(kind: type, name: str) -> str:
+    return str(next(f.type for f in fields(kind) if f.name == name))
+
+
+def _coerce(key: str, value: Any, annotation: str) -> Any:
+    try:
+        if value is None:
+            return None
+        if annotation.startswith("bool"):
+            if isinstance(value, bool):
+                return value
+            if str(value).lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+                return str(value).lower() in ("true", "1", "yes", "on")
+            raise ValueError("expected true or false")
+        if annotation.startswith("int"):
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("expected an integer")
+            return int(value)
+        if annotation.startswith("float"):
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            return float(value)
+        if annotation.startswith("tuple[str"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(str(v).strip() for v in items if str(v).strip())
+        if annotation.startswith("tuple[float"):
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return tuple(float(v) for v in items)
+        if annotation.startswith("str"):
+            if isinstance(value, (dict, list)):
+                raise ValueError("expected a string")
+            return str(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{key}: {exc} (got {value!r})") from exc
+    return value
+
+
+def _one_of(value: str, allowed: tuple[str, ...], key: str) -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key} must be one of {list(allowed)}, got [{value}]")

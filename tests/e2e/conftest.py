@@ -1,0 +1,73 @@
+"""End-to-end fixtures: a corpus ingested into a real localsearch server, and a gunicorn-served sidecar."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SidecarServer
+
+TOPICS = [
+    ("Reading files", "Use open() and iterate over the file object to read a text file line by line.", "io", 2001),
+    ("Writing files", "Open a file in write mode and call write() to store text on disk.", "io", 2002),
+    ("Dates", "timedelta represents the difference between two dates or times.", "time", 2003),
+    ("Time zones", "zoneinfo gives IANA time zones so datetimes can be converted between regions.", "time", 2004),
+    ("Subprocess", "subprocess.run executes a command and can capture its standard output.", "os", 2005),
+    ("Environment", "os.environ maps environment variable names to their values.", "os", 2006),
+    ("Random choice", "random.choice picks a random element from a non-empty sequence.", "math", 2007),
+    ("Statistics", "statistics.mean and median summarize a list of numbers.", "math", 2008),
+    ("Email", "smtplib sends email messages through an SMTP mail server.", "net", 2009),
+    ("HTTP", "urllib.request opens URLs and reads web pages over HTTP.", "net", 2010),
+    ("JSON", "json.loads parses a JSON document into Python dictionaries and lists.", "data", 2011),
+    ("CSV", "csv.reader reads rows of comma separated values from a file.", "data", 2012),
+    ("Compression", "gzip compresses bytes so that files take less space on disk.", "data", 2013),
+    ("Threads", "threading.Thread runs a function concurrently; join waits until it has finished.", "os", 2014),
+    ("Hashing", "hashlib computes SHA-256 digests of bytes for integrity checks.", "data", 2015),
+    ("UUID", "uuid4 makes a random unique identifier.", "data", 2016),
+    ("Sorting", "sorted with a key function orders a list of dictionaries by one of their keys.", "data", 2017),
+    ("Regular expressions", "re.search finds the first place a pattern matches in a string.", "text", 2018),
+    ("Text wrapping", "textwrap.wrap splits a long paragraph of text into lines of a given width.", "text", 2019),
+    ("Logging", "logging writes messages of different severity to a file or the console.", "os", 2020),
+]
+QUERY = "read a text file one line at a time"
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
+    rows = [{"id": f"d{i}", "title": t, "text": x, "category": c, "year": y} for i, (t, x, c, y) in enumerate(TOPICS)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def ingest(path: Path, index: str, url: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "ingest", str(path),
+                             "--index", index, "--opensearch", url, "--format", "jsonl", "--id-field", "id",
+                             "--text-field", "title,text"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def corpus_index(localsearch_server, corpus_file: Path) -> str:
+    """An index written by the ingest job (vectors and the _meta contract), and one without vectors."""
+    client = localsearch_server.client()
+    ingest(corpus_file, "e2e-docs", localsearch_server.url)
+    client.index(index="e2e-plain", id="p1", body={"title": "no vectors here", "text": "read a file"}, refresh=True)
+    client.indices.refresh(index="e2e-docs")
+    return "e2e-docs"
+
+
+@pytest.fixture(scope="session")
+def sidecar(localsearch_server, corpus_index: str, tiny_cross_encoder: Path,
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarServer]:
+    server = SidecarServer(localsearch_server.url, tmp_path_factory.mktemp("sidecar"), reranker=str(tiny_cross_encoder),
+                           config={"defaults": {"window": 10, "budget_ms": 60000}})
+    try:
+        yield server
+    finally:
+        server.stop()
