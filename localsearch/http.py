@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
@@ -123,6 +123,9 @@ class LocalsearchApp:
                 status=405, error_type="method_not_allowed"))
         except SearchError as exc:
             status, body = _error(exc)
+        except HTTPException as exc:  # werkzeug's own: a client that went away, a bad request line
+            status, body = _error(SearchError(exc.description or exc.name, status=exc.code or 400,
+                                              error_type="illegal_argument_exception"))
         except Exception as exc:  # never a stack trace to the client
             log.exception("unhandled error on %s %s", request.method, request.path)
             status, body = _error(SearchError(f"internal error: {type(exc).__name__}", status=500))

@@ -40,7 +40,8 @@ QUERY = "read a text file one line at a time"
 @pytest.fixture(scope="session")
 def corpus_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("corpus") / "docs.jsonl"
-    rows = [{"id": f"d{i}", "title": t, "text": x, "category": c, "year": y} for i, (t, x, c, y) in enumerate(TOPICS)]
+    rows = [{"id": f"d{i}", "title": t, "text": x, "category": c, "year": y, "published": f"{y}-0{1 + i % 9}-15"}
+            for i, (t, x, c, y) in enumerate(TOPICS)]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
