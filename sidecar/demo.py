@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reranker", default=None,
                         help="cross-encoder name or path (default: minilm-l6-distilled-ce under RERANK_MODELS_DIR, "
                              "else cross-encoder/ms-marco-MiniLM-L6-v2)")
-    parser.add_argument("--max-docs", type=int, default=3000, help="docstrings to index (default 3000)")
+    parser.add_argument("--max-docs", type=int, default=2000, help="docstrings to index (default 2000)")
     parser.add_argument("--top", type=int, default=5, help="results shown per ranking (default 5)")
 
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         sidecar_port = free_port(args.port)
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
         children.append(spawn(["serve", "--opensearch", engine_url, "--port", str(sidecar_port), "--reranker",
-                               reranker], env={"RERANK_WINDOW": "50"}))
+                               reranker], env={"RERANK_WINDOW": "30", "RERANK_BUDGET_MS": "30000"}))
         wait_ready(sidecar_url + "/-/ready", children[-1], timeout=600)
         print(f"sidecar: {sidecar_url} (reranker {reranker})\n")
         compare(sidecar_url, engine_url, args.top)
@@ -139,7 +139,7 @@ def write_corpus(path: Path, limit: int) -> int:
             if not doc or len(doc) < 40 or qualified in seen:
                 continue
             seen.add(qualified)
-            rows.append({"id": qualified, "title": qualified, "text": doc[:2000], "module": module_name})
+            rows.append({"id": qualified, "title": qualified, "text": doc[:800], "module": module_name})
     rows = rows[:limit]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return len(rows)

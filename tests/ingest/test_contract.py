@@ -1,0 +1,112 @@
+"""The index contract: `_meta` round trip, compatibility checks and the create-index body."""
+
+from __future__ import annotations
+
+import pytest
+
+from sidecar.contract import (
+    ContractError,
+    HnswSettings,
+    IndexContract,
+    index_body,
+    vector_field_dimension,
+)
+
+MINILM = IndexContract(model="all-MiniLM-L6-v2", dimension=384)
+
+
+def test_meta_has_the_documented_shape():
+    assert MINILM.to_meta() == {"rerank_sidecar": {
+        "contract_version": 1, "model": "all-MiniLM-L6-v2", "dimension": 384,
+        "space_type": "cosinesimil", "normalized": True, "vector_field": "embedding",
+        "text_fields": ["title", "text"]}}
+
+
+@pytest.mark.parametrize("wrap", [
+    lambda m: {"docs-v1": {"mappings": m}},  # GET /docs-v1/_mapping
+    lambda m: {"mappings": m},  # one index's entry or a create body
+    lambda m: m,  # the mappings body itself
+])
+def test_from_mapping_reads_every_response_shape(wrap):
+    mappings = {"_meta": MINILM.to_meta(), "properties": {"title": {"type": "text"}}}
+    assert IndexContract.from_mapping(wrap(mappings)) == MINILM
+
+
+def test_from_mapping_without_contract_is_none():
+    assert IndexContract.from_mapping({"docs": {"mappings": {"properties": {}}}}) is None
+    assert IndexContract.from_mapping({"docs": {"mappings": {"_meta": {"team": "x"}}}}) is None
+
+
+def test_alias_over_indices_with_different_contracts_is_refused():
+    other = IndexContract(model="e5-small", dimension=384)
+    response = {"a": {"mappings": {"_meta": MINILM.to_meta()}},
+                "b": {"mappings": {"_meta": other.to_meta()}}}
+    with pytest.raises(ContractError, match="different contracts"):
+        IndexContract.from_mapping(response)
+
+
+def test_newer_contract_version_is_refused():
+    meta = MINILM.to_meta()
+    meta["rerank_sidecar"]["contract_version"] = 2
+    with pytest.raises(ContractError, match="contract_version"):
+        IndexContract.from_mapping({"_meta": meta})
+
+
+def test_check_compatible_names_both_models_and_dimensions():
+    other = IndexContract(model="bge-base", dimension=768)
+    with pytest.raises(ContractError) as caught:
+        MINILM.check_compatible(other, index="docs")
+    reason = caught.value.reason
+    assert "bge-base" in reason and "768" in reason
+    assert "all-MiniLM-L6-v2" in reason and "384" in reason and "[docs]" in reason
+    assert caught.value.body()["status"] == 400
+
+
+def test_check_compatible_accepts_the_same_contract_and_other_text_fields():
+    MINILM.check_compatible(IndexContract(model="all-MiniLM-L6-v2", dimension=384,
+                                          text_fields=("body",)))
+
+
+def test_space_type_mismatch_is_incompatible():
+    with pytest.raises(ContractError, match="space_type"):
+        MINILM.check_compatible(IndexContract(model="all-MiniLM-L6-v2", dimension=384,
+                                              space_type="l2"))
+
+
+@pytest.mark.parametrize("bad", [{"dimension": 0}, {"dimension": "384"}, {"model": ""},
+                                 {"space_type": "hamming"}])
+def test_invalid_contracts_are_refused(bad):
+    with pytest.raises(ContractError):
+        IndexContract(**{"model": "m", "dimension": 384, **bad})
+
+
+def test_index_body_defaults():
+    body = index_body(MINILM)
+    assert body["settings"] == {"index": {"knn": True}}
+    props = body["mappings"]["properties"]
+    assert props["title"] == {"type": "text"} and props["text"] == {"type": "text"}
+    assert props["embedding"] == {"type": "knn_vector", "dimension": 384, "method": {
+        "name": "hnsw", "engine": "faiss", "space_type": "cosinesimil",
+        "parameters": {"m": 16, "ef_construction": 100}}}
+    assert IndexContract.from_mapping(body) == MINILM
+    assert vector_field_dimension(body, "embedding") == 384
+    assert vector_field_dimension(body, "title") is None
+
+
+def test_index_body_with_settings_and_kept_properties():
+    body = index_body(MINILM, HnswSettings(engine="lucene", m=32, ef_construction=256,
+                                           number_of_shards=2, number_of_replicas=0),
+                      extra_properties={"sku": {"type": "keyword"},
+                                        "title": {"type": "text", "analyzer": "english"}})
+    assert body["settings"]["index"] == {"knn": True, "number_of_shards": 2,
+                                         "number_of_replicas": 0}
+    method = body["mappings"]["properties"]["embedding"]["method"]
+    assert method["engine"] == "lucene" and method["parameters"] == {"m": 32,
+                                                                     "ef_construction": 256}
+    assert body["mappings"]["properties"]["sku"] == {"type": "keyword"}
+    assert body["mappings"]["properties"]["title"]["analyzer"] == "english"
+
+
+def test_unknown_engine_is_refused():
+    with pytest.raises(ContractError, match="engine"):
+        HnswSettings(engine="annoy")

@@ -1,0 +1,282 @@
+"""Ingest against a real localsearch server over HTTP, with the real all-MiniLM-L6-v2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from ingest.documents import content_id
+from sidecar.cli import main
+from sidecar.contract import IndexContract
+from tests.conftest import REPO
+from tests.ingest.conftest import small_docs, write_format
+
+FORMATS = ["jsonl", "csv", "parquet", "beir", "dir"]
+
+
+def ingest(server, index, *args, state=None) -> int:
+    state_args = ["--state-dir", str(state)] if state else []
+    return main(["ingest", *args, "--index", index, "--opensearch", server.url,
+                 "--progress-interval", "0", *state_args])
+
+
+def all_docs(client, index) -> dict[str, dict]:
+    client.indices.refresh(index=index)
+    response = client.search(index=index, body={"query": {"match_all": {}}, "size": 10000})
+    return {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_each_source_format(fmt, localsearch_server, index_name, tmp_path, minilm):
+    docs = small_docs(6)
+    path = write_format(fmt, tmp_path, docs)
+    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 0
+    client = localsearch_server.client()
+    stored = all_docs(client, index_name)
+    expected_ids = {f"{d['id']}.md" for d in docs} if fmt == "dir" else {d["id"] for d in docs}
+    assert set(stored) == expected_ids
+    some = stored[sorted(stored)[2]]
+    assert len(some["embedding"]) == 384
+    assert abs(np.linalg.norm(some["embedding"]) - 1.0) < 1e-3
+    contract = IndexContract.from_mapping(client.indices.get_mapping(index=index_name))
+    assert contract == IndexContract(model="all-MiniLM-L6-v2", dimension=384)
+    # the vectors are the model's: a k-NN search for a document's own text finds it first
+    target = docs[3]
+    vector = minilm.embed([f"{target['title']} {target['text']}"])[0].tolist()
+    hits = client.search(index=index_name, body={
+        "size": 1, "query": {"knn": {"embedding": {"vector": vector, "k": 3}}}})["hits"]["hits"]
+    assert hits[0]["_id"] in (target["id"], f"{target['id']}.md")
+
+
+def test_re_running_keeps_the_same_ids_and_count(localsearch_server, index_name, tmp_path):
+    path = write_format("jsonl", tmp_path, small_docs(8))
+    client = localsearch_server.client()
+    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 0
+    first = all_docs(client, index_name)
+    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 0
+    second = all_docs(client, index_name)
+    assert sorted(first) == sorted(second) and len(second) == 8
+    assert client.count(index=index_name)["count"] == 8
+    assert first == second
+
+
+def test_planted_bad_lines_go_to_the_dead_letter_file(localsearch_server, index_name, tmp_path,
+                                                      capsys):
+    good = [json.dumps(d) for d in small_docs(5)]
+    lines = [good[0].encode(), b'{"id": "x1", "title": ', good[1].encode(),
+             b'{"id": "x2", "title": "", "text": "   "}', good[2].encode(),
+             b'{"id": "x3", "text": "caf\xe9"}', good[3].encode(),
+             b'{"id": "x4", "body": "no text fields"}',
+             b'{"id": "x5", "text": "' + b"long " * 400 + b'"}', good[4].encode()]
+    path = tmp_path / "planted.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    dead = tmp_path / "dead.jsonl"
+    summary = tmp_path / "summary.json"
+    code = ingest(localsearch_server, index_name, str(path), "--dead-letter", str(dead),
+                  "--max-doc-bytes", "1000", "--summary-json", str(summary),
+                  state=tmp_path / "st")
+    assert code == 1  # finished, but not everything made it
+    entries = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert [(e["line"], e["reason"].split(":")[0]) for e in entries] == [
+        (2, "malformed JSON"), (4, "empty text in fields ['title', 'text']"),
+        (6, "invalid UTF-8 at byte 25 of the line"),
+        (8, "missing text fields ['title', 'text']"),
+        (9, "document is 2024 bytes, over the limit of 1000 (--max-doc-bytes)")]
+    assert entries[1]["record"] == {"id": "x2", "title": "", "text": "   "}
+    assert all(e["stage"] == "read" and e["source"].endswith("planted.jsonl") for e in entries)
+    report = json.loads(summary.read_text())
+    assert (report["read"], report["written"], report["failed"]) == (10, 5, 5)
+    assert set(all_docs(localsearch_server.client(), index_name)) == {f"d{i}" for i in range(5)}
+    assert "failed     5" in capsys.readouterr().out
+
+
+def test_an_index_embedded_with_another_model_is_refused(localsearch_server, index_name,
+                                                         tmp_path, capsys):
+    other = IndexContract(model="BAAI/bge-base-en-v1.5", dimension=768)
+    client = localsearch_server.client()
+    client.indices.create(index=index_name, body={
+        "settings": {"index": {"knn": True}},
+        "mappings": {"_meta": other.to_meta(), "properties": {
+            "embedding": {"type": "knn_vector", "dimension": 768}}}})
+    path = write_format("jsonl", tmp_path, small_docs(3))
+    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert (f"index [{index_name}] was embedded with model [BAAI/bge-base-en-v1.5] (dimension "
+            "768) but this run uses model [all-MiniLM-L6-v2] (dimension 384)") in err
+    assert client.count(index=index_name)["count"] == 0
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_gives_exactly_the_full_set(localsearch_server, index_name,
+                                                        tmp_path):
+    # No id field: ids are content hashes, so a duplicate would show up as an extra document.
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    docs = [{"title": f"Record {i}", "text": " ".join(words[(i + k) % 12] for k in range(40))
+             + f" number {i}"} for i in range(800)]
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    checkpoint = tmp_path / "cp.json"
+    args = ["ingest", str(path), "--index", index_name, "--opensearch", localsearch_server.url,
+            "--checkpoint", str(checkpoint), "--dead-letter", str(tmp_path / "dl.jsonl"),
+            "--batch-size", "32", "--bulk-size", "32", "--progress-interval", "0"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", *args], cwd=REPO, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _position(checkpoint) < 160:  # a few acknowledged bulk writes
+            assert process.poll() is None, "ingest ended before it could be killed"
+            assert time.monotonic() < deadline, "no progress within 120s"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == -signal.SIGKILL
+    killed_at = _position(checkpoint)
+    assert 160 <= killed_at < 800
+
+    assert main([*args, "--resume", "--summary-json", str(tmp_path / "s.json")]) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["resumed_from"] >= killed_at and summary["written"] == 800
+    client = localsearch_server.client()
+    stored = all_docs(client, index_name)
+    assert client.count(index=index_name)["count"] == 800
+    assert set(stored) == {content_id(d) for d in docs}
+    by_id = {content_id(d): d for d in docs}
+    for doc_id, source in stored.items():
+        assert {k: source[k] for k in ("title", "text")} == by_id[doc_id]
+        assert len(source["embedding"]) == 384
+
+
+def _position(path) -> int:
+    try:
+        return json.loads(path.read_text())["position"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+
+
+def test_from_index_swaps_the_alias_while_searches_keep_answering(localsearch_server,
+                                                                  index_name, tmp_path):
+    client = localsearch_server.client()
+    old, new, alias = f"{index_name}-v1", f"{index_name}-v2", index_name
+    client.indices.create(index=old, body={"mappings": {"properties": {
+        "title": {"type": "text"}, "text": {"type": "text"}, "sku": {"type": "keyword"}}}})
+    docs = small_docs(40, prefix="k")
+    for d in docs:
+        client.index(index=old, id=d["id"], body={"title": d["title"], "text": d["text"],
+                                                  "sku": d["id"].upper()})
+    client.indices.refresh(index=old)
+    client.indices.update_aliases(body={"actions": [{"add": {"index": old, "alias": alias}}]})
+
+    stop, totals, errors = threading.Event(), [], []
+
+    def keep_searching():
+        searcher = localsearch_server.client()
+        while not stop.is_set():
+            try:
+                response = searcher.search(index=alias, body={
+                    "query": {"match": {"text": "volcanoes lava"}}, "size": 3})
+                totals.append(response["hits"]["total"]["value"])
+            except Exception as exc:  # any failure during the swap is what this test catches
+                errors.append(repr(exc))
+
+    searcher = threading.Thread(target=keep_searching)
+    searcher.start()
+    try:
+        code = main(["ingest", "--from-index", alias, "--index", new, "--opensearch",
+                     localsearch_server.url, "--state-dir", str(tmp_path / "st"),
+                     "--batch-size", "8", "--progress-interval", "0"])
+        after_swap = len(totals)
+        deadline = time.monotonic() + 10
+        while len(totals) < after_swap + 5 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        searcher.join()
+    assert code == 0
+    assert errors == []
+    assert len(totals) > after_swap and set(totals) == {8}  # 8 of 40 notes mention lava
+    assert sorted(client.indices.get_alias(name=alias)) == [new]
+    stored = all_docs(client, new)
+    assert set(stored) == {d["id"] for d in docs}
+    assert stored["k7"]["sku"] == "K7" and len(stored["k7"]["embedding"]) == 384
+    mapping = client.indices.get_mapping(index=new)[new]["mappings"]
+    assert mapping["properties"]["sku"]["type"] == "keyword"
+    assert IndexContract.from_mapping(mapping).model == "all-MiniLM-L6-v2"
+
+
+def test_the_embedded_engine_is_the_default(tmp_path, monkeypatch, minilm):
+    from localsearch.connection import close_engine, local_client
+
+    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
+    data = tmp_path / "data"
+    path = write_format("beir", tmp_path, small_docs(4))
+    try:
+        assert main(["ingest", str(path), "--index", "notes", "--data-dir", str(data),
+                     "--state-dir", str(tmp_path / "st")]) == 0
+        client = local_client(data)
+        client.indices.refresh(index="notes")
+        assert client.count(index="notes")["count"] == 4
+        assert "rerank-sidecar-hybrid" in client.search_pipeline.get(id="rerank-sidecar-hybrid")
+    finally:
+        close_engine(data)
+
+
+def test_dry_run_checks_without_writing(localsearch_server, index_name, tmp_path, capsys,
+                                        caplog):
+    path = tmp_path / "docs.jsonl"
+    path.write_text(json.dumps(small_docs(1)[0]) + "\n" + '{"id": "bad"}\n')
+    code = ingest(localsearch_server, index_name, str(path), "--dry-run", state=tmp_path / "st")
+    out = capsys.readouterr()
+    assert code == 1  # one record would fail
+    assert "dry run (nothing written)" in out.out and "(would create)" in out.out
+    assert "line 2: missing text fields ['title', 'text']" in caplog.text
+    assert not localsearch_server.client().indices.exists(index=index_name)
+    assert not (tmp_path / "st").exists()
+
+
+@pytest.mark.slow
+def test_scifact_slice_is_searchable_by_meaning(localsearch_server, index_name, tmp_path,
+                                                minilm):
+    from ingest.corpora import scifact_documents, scifact_folder, write_beir_corpus
+
+    if scifact_folder() is None:
+        pytest.skip("SciFact not found: set RERANK_DATA_ROOT or add ../shared/data/beir-scifact")
+    limit = int(os.environ.get("RERANK_SCIFACT_DOCS", "200"))
+    folder = write_beir_corpus(scifact_documents(), tmp_path / "scifact", limit=limit)
+    docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
+    assert ingest(localsearch_server, index_name, str(folder), state=tmp_path / "st") == 0
+    client = localsearch_server.client()
+    client.indices.refresh(index=index_name)
+    assert client.count(index=index_name)["count"] == len(docs)
+    # a document's title, embedded as a query, finds that document among the first three
+    found = 0
+    for doc in docs[:20]:
+        vector = minilm.embed([doc["title"]])[0].tolist()
+        hits = client.search(index=index_name, body={
+            "size": 3, "_source": False,
+            "query": {"knn": {"embedding": {"vector": vector, "k": 3}}}})["hits"]["hits"]
+        found += doc["_id"] in [hit["_id"] for hit in hits]
+    assert found >= 18
+
+
+def test_a_data_folder_held_by_a_server_is_a_clear_error(start_localsearch, tmp_path, capsys):
+    server = start_localsearch(tmp_path / "held")
+    path = write_format("jsonl", tmp_path, small_docs(2))
+    code = main(["ingest", str(path), "--index", "x", "--data-dir", str(server.data_dir),
+                 "--state-dir", str(tmp_path / "st")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "is in use by another localsearch process; point --opensearch at that server" in err
