@@ -264,3 +264,37 @@ def test_metrics_count_requests(sidecar):
     after = metric_value(sidecar.url, "rerank_sidecar_requests_total", route="search", index="_contract", status="200")
     assert after - before == 3
     assert metric_value(sidecar.url, "rerank_sidecar_stage_duration_seconds_count", stage="rerank") >= 1
+
+
+def test_model_that_raises_fails_open(localsearch_server, corpus_index, tiny_cross_encoder):
+    """In-process app with a scorer whose model call raises: first-stage order, flagged, no trace."""
+    from sidecar.app import create_app
+    from sidecar.rerank import load_scorer
+    from sidecar.settings import Profile, Settings
+
+    real = load_scorer(str(tiny_cross_encoder))
+
+    class Raising:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def score_batch(self, pairs):
+            raise RuntimeError("the accelerator fell off the bus")
+
+    settings = Settings(opensearch_url=localsearch_server.url, defaults=Profile(reranker="raising", window=5))
+    app = create_app(settings, scorer_loader=lambda name: Raising(), warm_up=False)
+    response = app.test_client().post(f"/{INDEX}/_search", json={"query": LEXICAL, "size": 5,
+                                                                 "ext": {"rerank": {"explain": True}}})
+    assert response.status_code == 200
+    assert response.headers["X-Rerank-Status"] == "skipped-error"
+    hits = response.get_json()["hits"]["hits"]
+    assert [h["_rerank"]["first_stage_rank"] for h in hits] == [1, 2, 3, 4, 5]
+    assert "accelerator" not in response.get_data(as_text=True)
+
+
+def test_metrics_sum_every_worker(localsearch_server, corpus_index, tiny_cross_encoder, start_sidecar):
+    server = start_sidecar(localsearch_server.url, reranker=str(tiny_cross_encoder), workers=2)
+    for _ in range(12):
+        with requests.Session() as fresh:  # a new connection each time: gunicorn spreads them over workers
+            assert fresh.get(f"{server.url}/_cat/indices", timeout=30).status_code == 200
+    assert metric_value(server.url, "rerank_sidecar_requests_total", route="passthrough", status="200") == 12
