@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import itertools
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -127,12 +127,13 @@ def _probe_cross_encoder(where: str) -> Any:
 
 def write_corpus(path: Path, limit: int) -> int:
     seen: set[str] = set()
-    rows = []
+    by_module: list[list[dict[str, str]]] = []
     for module_name in STDLIB_MODULES:
         try:
             module = importlib.import_module(module_name)
         except Exception:  # a module missing from this interpreter build
             continue
+        rows: list[dict[str, str]] = []
         for name, obj in _members(module):
             doc = inspect.getdoc(obj)
             qualified = f"{module_name}.{name}"
@@ -140,9 +141,15 @@ def write_corpus(path: Path, limit: int) -> int:
                 continue
             seen.add(qualified)
             rows.append({"id": qualified, "title": qualified, "text": doc[:800], "module": module_name})
-    rows = rows[:limit]
+        by_module.append(rows)
+    rows = _round_robin(by_module)[:limit]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return len(rows)
+
+
+def _round_robin(groups: list[list[dict[str, str]]]) -> list[dict[str, str]]:
+    """One member of each module in turn, so a limit cuts every module a little, not the last ones whole."""
+    return [row for layer in itertools.zip_longest(*groups) for row in layer if row is not None]
 
 
 def _members(module: Any) -> list[tuple[str, Any]]:
@@ -171,7 +178,7 @@ def ingest(corpus: Path, url: str) -> None:
 
 def compare(sidecar_url: str, engine_url: str, top: int) -> None:
     """BM25 alone (opt-out header), hybrid (the engine's own fusion), and hybrid + rerank (the sidecar)."""
-    width = 34
+    width = 40
     for query in QUERIES:
         lexical = {"query": {"match": {"text": query}}, "size": top, "_source": ["title"]}
         bm25 = _titles(requests.post(f"{sidecar_url}/{INDEX}/_search", json=lexical, headers={"X-Rerank": "off"},
@@ -185,8 +192,13 @@ def compare(sidecar_url: str, engine_url: str, top: int) -> None:
         print(f"  {'BM25':<{width}} {'hybrid (BM25 + k-NN)':<{width}} {'hybrid + rerank':<{width}}")
         for i in range(top):
             cells = [(column[i] if i < len(column) else "") for column in (bm25, hybrid, reranked)]
-            print("  " + " ".join(textwrap.shorten(c, width, placeholder="…").ljust(width) for c in cells))
+            print("  " + " ".join(_fit(c, width) for c in cells))
         print()
+
+
+def _fit(text: str, width: int) -> str:
+    """Cut on characters, not words: a dotted name is one long word that `textwrap.shorten` would drop whole."""
+    return (text if len(text) <= width else text[: width - 1] + "…").ljust(width)
 
 
 def _titles(response: requests.Response) -> list[str]:
