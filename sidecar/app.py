@@ -24,17 +24,38 @@ class Models:
         self.score_cache = ScoreCache(settings.score_cache_entries)
         self._scorer_loader = scorer_loader
         self._embeddings: OrderedDict[tuple[str, str, bool], list[float]] = OrderedDict()
+        self._scorers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()
         self.errors: dict[str, str] = {}
 
     def scorer(self, name: str) -> Any:
+        """The cross-encoder `name` as configured (backend, device...), behind this process's batcher."""
         if self._scorer_loader is not None:
             return self._scorer_loader(name)
-        from sidecar.rerank import load_scorer
-        scorer = load_scorer(name, backend=self.settings.rerank_backend)
-        self.metrics.model_info.labels("reranker", name, self.settings.rerank_backend).set(1)
+        with self._lock:
+            scorer = self._scorers.get(name)
+        if scorer is not None:
+            return scorer
+        from sidecar.rerank import BatchingScorer, load_scorer
+        spec = self.settings.model_spec(name)
+        options = spec.backend_options()
+        if spec.backend in ("onnx", "onnx-int8", "auto") and self.settings.onnx_cache_dir:
+            options["cache_dir"] = self.settings.onnx_cache_dir
+        loaded = load_scorer(spec.path or name, backend=spec.backend or "auto", device=spec.device,
+                             max_length=spec.max_length, threads=self.settings.inference_threads, **options)
+        if getattr(loaded, "backend", "") != "remote":  # a remote server batches on its own
+            loaded = BatchingScorer(loaded, gather_s=self.settings.batch_wait_ms / 1000.0,
+                                    on_batch=self._observe_batch)
+        with self._lock:
+            scorer = self._scorers.setdefault(name, loaded)
+        self.metrics.model_info.labels("reranker", name, _backend_of(scorer)).set(1)
         return scorer
+
+    def _observe_batch(self, model: str, pairs: int, tokens: int, requests: int) -> None:
+        self.metrics.batch_pairs.labels(model).observe(pairs)
+        self.metrics.batch_tokens.labels(model).observe(tokens)
+        self.metrics.batch_requests.labels(model).observe(requests)
 
     def bi_encoder(self, name: str) -> Any:
         from sidecar.models import load_bi_encoder
@@ -71,10 +92,9 @@ class Models:
                                   max_passages=self.settings.limits.max_passages_per_request)
         self.metrics.cache.labels("score", "hit").inc(result.cache_hits)
         self.metrics.cache.labels("score", "miss").inc(result.scored)
-        for tokens in result.batch_tokens:
-            self.metrics.batch_tokens.labels(model).observe(tokens)
-        if result.batches:
-            self.metrics.batch_pairs.labels(model).observe(result.passages / result.batches)
+        if _backend_of(scorer) == "remote":  # local model calls are observed by the batcher, as they run
+            for tokens in result.batch_tokens:
+                self.metrics.batch_tokens.labels(model).observe(tokens)
         return result
 
     def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:
@@ -82,7 +102,8 @@ class Models:
         for name in dict.fromkeys(names):
             try:
                 scorer = self.scorer(name)
-                scorer.score_pairs("warm up", ["the first request is not slow"])
+                for count, words in ((1, 8), (16, 120)):  # a short and a typical batch shape
+                    scorer.score_pairs("warm up the model", ["the first request is not slow " * (words // 6)] * count)
             except Exception as exc:
                 self.errors[f"reranker {name}"] = f"{type(exc).__name__}: {exc}"
                 log.error("cannot load reranker %s: %s", name, exc)
@@ -113,9 +134,9 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
                                            connect_timeout_s=settings.upstream_connect_timeout_s,
                                            verify_certs=settings.verify_certs, ca_certs=settings.ca_certs,
                                            username=settings.setup_username, password=settings.setup_password))
-    if settings.torch_threads:
+    if settings.inference_threads:
         import torch
-        torch.set_num_threads(settings.torch_threads)
+        torch.set_num_threads(settings.inference_threads)  # the bi-encoder and torch cross-encoders
     metrics = get_metrics()
     models = Models(settings, metrics, scorer_loader)
     setup_headers = _basic_auth(settings.setup_username, settings.setup_password)
@@ -129,6 +150,9 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     app.extensions["rerank_sidecar"] = {"settings": settings, "upstream": upstream, "models": models,
                                         "pipeline": pipeline, "profiles": profiles, "metrics": metrics}
     register_routes(app)
+    if settings.rerank_endpoint:
+        from sidecar.rerank_api import register_rerank_api
+        register_rerank_api(app)
     if warm_up:
         thread = threading.Thread(target=_warm_up, args=(models, profiles, settings), name="warm-up", daemon=True)
         thread.start()
@@ -142,6 +166,10 @@ def _warm_up(models: Models, profiles: Any, settings: Settings) -> None:
     rerankers = [settings.defaults.reranker] + [p.reranker for p in settings.profiles]
     bi_encoders = [c.model for c in contracts.values()] + [p.bi_encoder for p in settings.profiles if p.bi_encoder]
     models.warm_up(rerankers, bi_encoders)
+
+
+def _backend_of(scorer: Any) -> str:
+    return str(getattr(getattr(scorer, "inner", scorer), "backend", "custom"))
 
 
 def _basic_auth(username: str | None, password: str | None) -> dict[str, str]:

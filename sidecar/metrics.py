@@ -37,6 +37,7 @@ class Metrics:
     candidates: Histogram
     batch_pairs: Histogram
     batch_tokens: Histogram
+    batch_requests: Histogram
     cache: Counter
     fail_open: Counter
     rerank_status: Counter
@@ -68,6 +69,9 @@ def get_metrics() -> Metrics:
                                       ["model"], buckets=COUNT_BUCKETS),
                 batch_tokens=Histogram(f"{PREFIX}_batch_tokens", "Tokens per model call", ["model"],
                                        buckets=TOKEN_BUCKETS),
+                batch_requests=Histogram(f"{PREFIX}_batch_requests",
+                                         "Requests whose pairs shared one model call (cross-request batching)",
+                                         ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32)),
                 cache=Counter(f"{PREFIX}_cache_requests_total", "Cache look-ups by cache and result",
                               ["cache", "result"]),
                 fail_open=Counter(f"{PREFIX}_fail_open_total",

@@ -42,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"rerank-sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
+    settings = with_thread_defaults(settings, args.workers)
     embedded = None
     try:
         if settings.opensearch_url is None:
@@ -57,6 +58,21 @@ def run(args: argparse.Namespace) -> int:
             embedded[0].wait(timeout=30)
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def with_thread_defaults(settings: Any, workers: int | None) -> Any:
+    """Inference threads per worker = cores / workers: every core busy, none oversubscribed.
+
+    Inside a worker one batcher thread per model makes the model calls, so gunicorn's request
+    threads (which tokenize and wait on the cluster) never multiply the inference threads.
+    """
+    if settings.inference_threads is not None:
+        return settings
+    from dataclasses import replace
+
+    from sidecar import gunicorn_conf
+    count = workers or gunicorn_conf.workers
+    return replace(settings, inference_threads=max(1, (os.cpu_count() or 1) // max(1, count)))
 
 
 def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -16,6 +16,7 @@ from sidecar.fusion import FusionConfig
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 SCORE_MODES = ("sigmoid", "raw", "minmax", "blend")
 RETRIEVAL_MODES = ("auto", "server", "client")
+RERANK_BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "remote")
 FUSIONS = ("min_max", "l2", "z_score", "rrf")
 
 
@@ -86,6 +87,38 @@ class Profile:
 
 
 @dataclass(frozen=True)
+class ModelSpec:
+    """How one cross-encoder is loaded and run; profiles name it by `name` in `reranker`."""
+
+    name: str
+    backend: str | None = None          # auto | torch | onnx | onnx-int8 | remote (None: rerank_backend)
+    path: str | None = None             # where to load it from (default: the name itself)
+    device: str | None = None           # cpu | cuda | cuda:N (default: cuda when there is a GPU)
+    max_length: int | None = None       # tokens per pair (default: the tokenizer's)
+    url: str | None = None              # remote: base URL of a text-embeddings-inference-compatible server
+    tokenizer: str | None = None        # remote: tokenizer for passage splitting (default: path or name)
+    timeout_s: float = 10.0             # remote: per call
+    retries: int = 2                    # remote: on connection errors, 429 and 5xx
+    max_client_batch: int = 32          # remote: texts per call (TEI's default limit)
+
+    def validate(self, where: str) -> ModelSpec:
+        if self.backend is not None:
+            _one_of(self.backend, RERANK_BACKENDS, f"{where}.backend")
+        if self.backend == "remote" and not self.url:
+            raise ConfigError(f"{where}.url is required with backend remote")
+        if self.timeout_s <= 0 or self.retries < 0 or self.max_client_batch < 1:
+            raise ConfigError(f"{where}: timeout_s must be positive, retries >= 0, max_client_batch >= 1")
+        return self
+
+    def backend_options(self) -> dict[str, Any]:
+        """What the backend's loader takes beyond the common arguments."""
+        if self.backend != "remote":
+            return {}
+        return {"url": self.url, "tokenizer": self.tokenizer or self.path, "timeout_s": self.timeout_s,
+                "retries": self.retries, "max_client_batch": self.max_client_batch}
+
+
+@dataclass(frozen=True)
 class Settings:
     opensearch_url: str | None = None        # None: start localsearch (the embedded default)
     data_dir: str = "./data/localsearch"
@@ -103,8 +136,13 @@ class Settings:
     window_cache_entries: int = 2000
     score_cache_entries: int = 200_000
     mapping_cache_ttl_s: float = 30.0
-    torch_threads: int | None = None
-    rerank_backend: str = "torch"
+    inference_threads: int | None = None     # intra-op threads per worker (serve: cores / workers)
+    rerank_backend: str = "auto"              # for models without their own entry in `models`
+    models: tuple[ModelSpec, ...] = ()        # per-model backend and loading options
+    batch_wait_ms: float = 2.0                # cross-request batching: how long a model call waits for company
+    onnx_cache_dir: str | None = None         # exported ONNX files (default ~/.cache/rerank-sidecar/onnx)
+    rerank_endpoint: bool = True              # serve the TEI-compatible POST /rerank
+    rerank_endpoint_model: str | None = None  # the model /rerank uses (default: defaults.reranker)
     log_json: bool = False
     msearch_concurrency: int = 4
 
@@ -113,6 +151,11 @@ class Settings:
         if shown["setup_password"]:
             shown["setup_password"] = "***"
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
+
+    def model_spec(self, name: str) -> ModelSpec:
+        """The configured entry for a cross-encoder, or the defaults (backend: rerank_backend)."""
+        spec = next((m for m in self.models if m.name == name), None) or ModelSpec(name)
+        return spec if spec.backend else replace(spec, backend=self.rerank_backend)
 
     def explicit_profile(self, index: str) -> Profile | None:
         return next((p for p in self.profiles if p.matches(index)), None)
@@ -150,13 +193,20 @@ class Settings:
                                   f"profiles[{i}]", keep_pattern=True)
                          for i, p in enumerate(data.pop("profiles", []) or []))
         limits = _dataclass(Limits, data.pop("limits", {}) or {}, "limits")
+        models = _models(data.pop("models", {}) or {})
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown setting [{unknown[0]}]; known settings: {sorted(known)}")
         typed = {k: _coerce(k, v, _field_type(cls, k)) for k, v in data.items()}
-        settings = cls(defaults=defaults.validate("defaults"), profiles=profiles, limits=limits, **typed)
+        settings = cls(defaults=defaults.validate("defaults"), profiles=profiles, limits=limits, models=models,
+                       **typed)
         if settings.upstream_timeout_s <= 0:
             raise ConfigError("upstream_timeout_s must be positive")
+        _one_of(settings.rerank_backend, RERANK_BACKENDS, "rerank_backend")
+        if settings.batch_wait_ms < 0:
+            raise ConfigError(f"batch_wait_ms must be >= 0, got {settings.batch_wait_ms}")
+        if settings.inference_threads is not None and settings.inference_threads < 1:
+            raise ConfigError(f"inference_threads must be >= 1, got {settings.inference_threads}")
         return settings
 
 
@@ -165,7 +215,9 @@ ENV_KEYS = {
     "RERANK_RERANKER": "reranker", "RERANK_WINDOW": "window", "RERANK_SCORE_MODE": "score_mode",
     "RERANK_RETRIEVAL": "retrieval", "RERANK_BUDGET_MS": "budget_ms", "RERANK_FUSION": "fusion",
     "RERANK_UPSTREAM_TIMEOUT_S": "upstream_timeout_s", "RERANK_VERIFY_CERTS": "verify_certs",
-    "RERANK_CA_CERTS": "ca_certs", "RERANK_TORCH_THREADS": "torch_threads", "RERANK_LOG_JSON": "log_json",
+    "RERANK_CA_CERTS": "ca_certs", "RERANK_INFERENCE_THREADS": "inference_threads",
+    "RERANK_TORCH_THREADS": "inference_threads", "RERANK_LOG_JSON": "log_json",
+    "RERANK_BATCH_WAIT_MS": "batch_wait_ms", "RERANK_ONNX_CACHE_DIR": "onnx_cache_dir",
     "RERANK_BACKEND": "rerank_backend", "RERANK_SETUP_USERNAME": "setup_username",
     "RERANK_SETUP_PASSWORD": "setup_password",
 }
@@ -173,6 +225,21 @@ ENV_KEYS = {
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
     return {key: env[name] for name, key in ENV_KEYS.items() if env.get(name)}
+
+
+def _models(data: Any) -> tuple[ModelSpec, ...]:
+    """`models: {name: {backend: ..., ...}}` from the file."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("models must be a mapping of model name to its settings")
+    specs = []
+    for name, options in data.items():
+        where = f"models.{name}"
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"{where} must be a mapping")
+        if "name" in options:
+            raise ConfigError(f"{where}.name: the key of the entry is the name")
+        specs.append(_dataclass(ModelSpec, options, where, ModelSpec(str(name))).validate(where))
+    return tuple(specs)
 
 
 def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -> Profile:

@@ -19,12 +19,19 @@ from opensearchpy import OpenSearch
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session")
+def onnx_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ONNX export cache for the session: each test model is exported once, not per sidecar."""
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def clean_environment(monkeypatch: pytest.MonkeyPatch, onnx_cache_dir: Path) -> None:
     """Tests build their settings explicitly: no RERANK_* leaks in, and no model hub is reached."""
     for key in list(os.environ):
         if key.startswith("RERANK_") and key not in ("RERANK_MODELS_DIR", "RERANK_DATA_ROOT"):
             monkeypatch.delenv(key)
+    monkeypatch.setenv("RERANK_ONNX_CACHE_DIR", str(onnx_cache_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 

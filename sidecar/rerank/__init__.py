@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, Scorer, plan_batches
+from sidecar.rerank.batching import BatchingScorer, DeadlineExceeded
 from sidecar.rerank.cache import CachedScore, ScoreCache
 from sidecar.rerank.documents import (
     PARTIAL,
@@ -17,7 +18,7 @@ from sidecar.rerank.loading import BACKENDS, load_scorer, register_backend
 from sidecar.rerank.passages import Passage, passage_budget, split_passages
 
 __all__ = [
-    "BACKENDS", "DEFAULT_BATCH_TOKENS", "PARTIAL", "RERANKED", "SKIPPED_ERROR", "SKIPPED_NAN",
+    "BACKENDS", "DEFAULT_BATCH_TOKENS", "BatchingScorer", "DeadlineExceeded", "PARTIAL", "RERANKED", "SKIPPED_ERROR", "SKIPPED_NAN",
     "SKIPPED_TIMEOUT", "BaseScorer", "CachedScore", "EncodedPair", "Passage", "RerankResult",
     "ScoreCache", "Scorer", "load_scorer", "passage_budget", "plan_batches", "register_backend",
     "rerank_documents", "split_passages",

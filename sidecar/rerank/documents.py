@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sidecar.rerank.base import EncodedPair, Scorer, padded_tokens, plan_batches
+from sidecar.rerank.batching import DeadlineExceeded
 from sidecar.rerank.cache import CachedScore, CacheKey, ScoreCache
 from sidecar.rerank.passages import Passage, passage_budget, split_passages
 
@@ -107,9 +108,15 @@ class _Job:
     def _call_model(self, pairs: list[EncodedPair]) -> np.ndarray:
         started = self.clock()
         try:
-            logits = np.asarray(self.scorer.score_batch(pairs), dtype=np.float32).reshape(-1)
+            if getattr(self.scorer, "accepts_deadline", False):  # a batcher can drop work already late
+                raw = self.scorer.score_batch(pairs, deadline=self.deadline)
+            else:
+                raw = self.scorer.score_batch(pairs)
+            logits = np.asarray(raw, dtype=np.float32).reshape(-1)
             if logits.shape[0] != len(pairs):
                 raise ValueError(f"{logits.shape[0]} logits for {len(pairs)} pairs")
+        except DeadlineExceeded:
+            raise _Abort(SKIPPED_TIMEOUT) from None
         except Exception:
             log.error("cross-encoder %s failed on a batch of %d pairs; reranking skipped",
                       self.scorer.name, len(pairs), exc_info=True)

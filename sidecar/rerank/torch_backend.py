@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sidecar.models import hub_offline
 from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair
+from sidecar.rerank.padding import pad_pairs
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -27,13 +28,15 @@ class TorchScorer(BaseScorer):
     `torch.inference_mode()`, so the logits equal `predict(..., activation_fn=Identity())`.
     """
 
-    def __init__(self, model: CrossEncoder, name: str, *,
+    backend = "torch"
+
+    def __init__(self, model: CrossEncoder, name: str, *, max_length: int | None = None,
                  batch_tokens: int = DEFAULT_BATCH_TOKENS) -> None:
         if model.num_labels != 1:
             raise ValueError(f"cross-encoder [{name}] has {model.num_labels} labels: "
                              "reranking needs a model with a single relevance logit")
         tokenizer = model.tokenizer
-        super().__init__(name, tokenizer, _usable_max_length(model), batch_tokens)
+        super().__init__(name, tokenizer, max_length or usable_max_length(tokenizer, model.config), batch_tokens)
         model.eval()
         self.model = model
         self.device = model.device
@@ -45,44 +48,31 @@ class TorchScorer(BaseScorer):
 
         if not pairs:
             return np.empty(0, dtype=np.float32)
-        features = {name: torch.from_numpy(array).to(self.device)
-                    for name, array in self._pad(pairs).items()}
+        padded = pad_pairs(pairs, self._pad_id, pad_left=self._pad_left)
+        features = {name: torch.from_numpy(array).to(self.device) for name, array in padded.items()}
         with torch.inference_mode():
             scores = self.model(features)["scores"]
         if scores.ndim > 1:
             scores = scores[:, 0]
         return scores.float().cpu().numpy()
 
-    def _pad(self, pairs: Sequence[EncodedPair]) -> dict[str, np.ndarray]:
-        width = max(len(pair) for pair in pairs)
-        input_ids = np.full((len(pairs), width), self._pad_id, dtype=np.int64)
-        attention_mask = np.zeros((len(pairs), width), dtype=np.int64)
-        with_types = pairs[0].token_type_ids is not None
-        token_type_ids = np.zeros((len(pairs), width), dtype=np.int64) if with_types else None
-        for row, pair in enumerate(pairs):
-            span = slice(width - len(pair), width) if self._pad_left else slice(0, len(pair))
-            input_ids[row, span] = pair.input_ids
-            attention_mask[row, span] = 1
-            if token_type_ids is not None and pair.token_type_ids is not None:
-                token_type_ids[row, span] = pair.token_type_ids
-        features = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
-            features["token_type_ids"] = token_type_ids
-        return features
 
-
-def _usable_max_length(model: CrossEncoder) -> int:
+def usable_max_length(tokenizer: Any, config: Any) -> int:
     """The tokenizer's maximum, or the model's position table where the tokenizer has none."""
-    declared = model.tokenizer.model_max_length
-    positions = getattr(model.config, "max_position_embeddings", None) or _FALLBACK_MAX_LENGTH
+    declared = tokenizer.model_max_length
+    positions = getattr(config, "max_position_embeddings", None) or _FALLBACK_MAX_LENGTH
     if not declared or declared > positions:  # unset tokenizers report a huge sentinel
         return min(_FALLBACK_MAX_LENGTH, positions)
     return int(declared)
 
 
 def load_torch_scorer(location: str, name: str, *, device: str, max_length: int | None = None,
-                      threads: int | None = None) -> TorchScorer:
-    """A TorchScorer for the CrossEncoder at `location` (a folder or hub name) on `device`."""
+                      threads: int | None = None, fp16: bool = True, **_ignored: object) -> TorchScorer:
+    """A TorchScorer for the CrossEncoder at `location` (a folder or hub name) on `device`.
+
+    On a GPU the weights are cast to fp16 (unless `fp16=False`): twice the tensor-core rate and
+    half the memory, with logits within about 1e-2 of fp32, which leaves rankings as they were.
+    """
     import torch
     from sentence_transformers import CrossEncoder
 
@@ -91,7 +81,10 @@ def load_torch_scorer(location: str, name: str, *, device: str, max_length: int 
     # decided at load time: the hub library reads HF_HUB_OFFLINE only once, at its import
     model = CrossEncoder(location, device=device, max_length=max_length,
                          local_files_only=hub_offline())
-    scorer = TorchScorer(model, name)
-    log.info("cross-encoder %s loaded from %s on %s (max_length %d, %d torch threads)",
-             name, location, device, scorer.max_length, torch.get_num_threads())
+    half = fp16 and str(model.device).startswith("cuda")
+    if half:
+        model.half()
+    scorer = TorchScorer(model, name, max_length=max_length)
+    log.info("cross-encoder %s loaded from %s on %s%s (max_length %d, %d torch threads)",
+             name, location, device, " fp16" if half else "", scorer.max_length, torch.get_num_threads())
     return scorer
