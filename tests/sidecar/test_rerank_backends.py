@@ -1,0 +1,183 @@
+"""One contract for every local rerank backend, and each backend's agreement with torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from sidecar.rerank import load_scorer, passage_budget, rerank_documents, split_passages
+from sidecar.rerank.loading import clear_loaded
+from sidecar.rerank.onnx_backend import OnnxScorer
+from sidecar.rerank.onnx_export import exported_model
+from tests.conftest import shared_data, shared_model
+
+QUERY = "how do python lists sort their items"
+PASSAGES = [
+    "",
+    "Lists sort in place with list.sort().",
+    "The sorted() builtin returns a new list; it is stable and accepts a key function. " * 3,
+    "Tomatoes are a fruit.",
+    "Timsort, the algorithm behind Python's sort, finds runs in the data and merges them. " * 12,
+    "x",
+]
+LOCAL_BACKENDS = ["torch", "onnx", "onnx-int8"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_scorers():
+    clear_loaded()
+    yield
+    clear_loaded()
+
+
+@pytest.mark.parametrize("backend", LOCAL_BACKENDS)
+def test_every_backend_keeps_the_scorer_contract(backend, tiny_cross_encoder):
+    scorer = load_scorer(str(tiny_cross_encoder), backend=backend, device="cpu")
+    assert scorer.backend == backend and scorer.max_length == 512
+    logits = scorer.score_pairs(QUERY, PASSAGES)
+    assert logits.dtype == np.float32 and logits.shape == (len(PASSAGES),) and np.isfinite(logits).all()
+    np.testing.assert_array_equal(scorer.score_pairs(QUERY, PASSAGES), logits)  # deterministic
+    if backend != "onnx-int8":  # dynamic int8 scales activations per batch: company shifts its logits a little
+        pairs = scorer.encode(QUERY, PASSAGES)
+        alone = np.array([scorer.score_batch([pair])[0] for pair in pairs])
+        np.testing.assert_allclose(logits, alone, atol=1e-4, rtol=0)  # batching and padding change nothing
+    assert scorer.score_batch([]).shape == (0,)
+    assert load_scorer(str(tiny_cross_encoder), backend=backend, device="cpu") is scorer
+
+
+@pytest.mark.parametrize("backend", LOCAL_BACKENDS)
+def test_every_backend_reranks_documents_with_maxp(backend, tiny_cross_encoder):
+    scorer = load_scorer(str(tiny_cross_encoder), backend=backend, device="cpu")
+    long_text = "filler words about nothing in particular " * 300 + PASSAGES[1]
+    result = rerank_documents(scorer, QUERY, [PASSAGES[1], long_text, ""], deadline=None, cache=None)
+    assert result.status == "reranked" and all(logit is not None for logit in result.logits)
+    passages = split_passages(scorer.tokenizer, long_text, passage_budget(scorer.tokenizer, QUERY, scorer.max_length))
+    assert len(passages) > 1
+    best = scorer.score_pairs(QUERY, [p.text for p in passages])
+    if backend != "onnx-int8":
+        assert result.logits[1] == pytest.approx(float(best.max()), abs=1e-4)
+        assert result.passage_index[1] == int(best.argmax())
+
+
+def test_onnx_fp32_equals_torch_within_1e_4(tiny_cross_encoder):
+    torch_logits = load_scorer(str(tiny_cross_encoder), backend="torch", device="cpu").score_pairs(QUERY, PASSAGES)
+    onnx_scorer = load_scorer(str(tiny_cross_encoder), backend="onnx", device="cpu")
+    assert isinstance(onnx_scorer, OnnxScorer) and onnx_scorer.exported.fused
+    np.testing.assert_allclose(onnx_scorer.score_pairs(QUERY, PASSAGES), torch_logits, atol=1e-4, rtol=0)
+    assert np.ptp(torch_logits) > 0.05  # the model tells these apart: equality means something
+
+
+def test_auto_picks_onnx_on_a_cpu(tiny_cross_encoder):
+    assert load_scorer(str(tiny_cross_encoder), backend="auto", device="cpu").backend == "onnx"
+
+
+def test_export_happens_once_and_is_reused(tiny_cross_encoder, tmp_path, monkeypatch):
+    import sidecar.rerank.onnx_export as export
+
+    first = exported_model(tiny_cross_encoder, int8=True, cache_dir=tmp_path)
+    stamp = first.path.stat().st_mtime_ns
+    monkeypatch.setattr(export, "_export", lambda *a: pytest.fail("exported again"))
+    monkeypatch.setattr(export, "_quantize", lambda *a: pytest.fail("quantized again"))
+    again = exported_model(tiny_cross_encoder, int8=True, cache_dir=tmp_path)
+    assert again == first and again.path.stat().st_mtime_ns == stamp
+    assert not list(tmp_path.rglob("*.tmp"))  # atomic renames left nothing half-written
+
+
+def test_an_onnx_file_shipped_with_the_model_is_used_as_is(tiny_cross_encoder, tmp_path):
+    import shutil
+
+    folder = tmp_path / "shipped"
+    shutil.copytree(tiny_cross_encoder, folder)
+    built = exported_model(folder, int8=False, cache_dir=tmp_path / "cache")
+    (folder / "onnx").mkdir()
+    shutil.copy(built.path, folder / "onnx" / "model.onnx")
+    assert exported_model(folder, int8=False, cache_dir=tmp_path / "other").path == folder / "onnx" / "model.onnx"
+
+
+def test_changed_weights_get_a_new_export(tiny_cross_encoder, tmp_path):
+    from tests.conftest import build_tiny_cross_encoder
+
+    other = build_tiny_cross_encoder(tmp_path / "other-seed", seed=7)
+    a = exported_model(tiny_cross_encoder, int8=False, cache_dir=tmp_path / "cache")
+    b = exported_model(other, int8=False, cache_dir=tmp_path / "cache")
+    assert a.path != b.path
+
+
+# ---- agreement on real data --------------------------------------------------------------------
+
+DL19_CANDIDATES = 30  # per query: all 43 judged queries, the top 30 BM25 candidates of each
+
+
+@pytest.fixture(scope="module")
+def dl19_slice():
+    import ir_measures
+
+    data = shared_data("trec-dl-2019-2020-passage")
+    qrels = list(ir_measures.read_trec_qrels(str(data / "qrels.dl19-passage.txt")))
+    judged = {q.query_id for q in qrels}
+    runs = [r for r in json.loads((data / "bm25.dl19.top100.json").read_text())
+            if str(r["hits"][0]["qid"]) in judged]
+    return qrels, [(str(r["hits"][0]["qid"]), r["query"], r["hits"][:DL19_CANDIDATES]) for r in runs]
+
+
+def _rerank_run(scorer, queries) -> dict[str, dict[str, float]]:
+    return {qid: dict(zip([h["docid"] for h in hits],
+                          map(float, scorer.score_pairs(query, [h["content"] for h in hits])), strict=True))
+            for qid, query, hits in queries}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_int8_keeps_rankings_on_dl19(dl19_slice):
+    """int8 against torch on the same pairs: per-query Spearman >= 0.99 and nDCG@10 within 0.005;
+    fp32 ONNX equals torch within 1e-4 on every pair."""
+    import ir_measures
+    from ir_measures import nDCG
+
+    model = str(shared_model("minilm-l6-distilled-ce"))
+    qrels, queries = dl19_slice
+    runs = {backend: _rerank_run(load_scorer(model, backend=backend, device="cpu"), queries)
+            for backend in ("torch", "onnx", "onnx-int8")}
+    reference = runs["torch"]
+    for qid, scores in runs["onnx"].items():
+        np.testing.assert_allclose([scores[d] for d in reference[qid]], list(reference[qid].values()),
+                                   atol=1e-4, rtol=0)
+    rho = [spearmanr(list(reference[q].values()), [runs["onnx-int8"][q][d] for d in reference[q]]).statistic
+           for q in reference]
+    assert np.mean(rho) >= 0.99, f"int8 per-query Spearman {np.mean(rho):.4f}"
+    ndcg = {b: ir_measures.calc_aggregate([nDCG @ 10], qrels, run)[nDCG @ 10] for b, run in runs.items()}
+    assert abs(ndcg["onnx-int8"] - ndcg["torch"]) <= 0.005, ndcg
+    assert ndcg["torch"] > 0.3  # a real model on real data: the comparison is not between two noise runs
+
+
+def test_remote_backend_needs_a_url():
+    with pytest.raises(ValueError, match="no url"):
+        load_scorer("some-model", backend="remote")
+
+
+def test_remote_tokenizer_falls_back_to_minilms_offline():
+    from sidecar.rerank.remote import load_remote_scorer
+
+    scorer = load_remote_scorer("acme/not-here", "acme/not-here", url="http://127.0.0.1:9")
+    assert scorer.tokenizer("hello world")["input_ids"][0] == 101  # BERT's [CLS]: WordPiece uncased
+
+
+def test_spec_from_settings_reaches_the_backend(tiny_cross_encoder, tmp_path: Path):
+    from sidecar.settings import ConfigError, Settings
+
+    settings = Settings.from_dict({"rerank_backend": "torch", "models": {
+        "tiny": {"backend": "onnx-int8", "path": str(tiny_cross_encoder), "max_length": 128},
+        "far": {"backend": "remote", "url": "http://gpu-box:8080", "tokenizer": "bert-base-uncased"}}})
+    assert settings.model_spec("tiny").backend == "onnx-int8"
+    assert settings.model_spec("unlisted").backend == "torch"
+    assert settings.model_spec("far").backend_options()["url"] == "http://gpu-box:8080"
+    with pytest.raises(ConfigError, match=r"models.far.url is required"):
+        Settings.from_dict({"models": {"far": {"backend": "remote"}}})
+    with pytest.raises(ConfigError, match=r"models.x.backend must be one of"):
+        Settings.from_dict({"models": {"x": {"backend": "tpu"}}})
+    with pytest.raises(ConfigError, match=r"rerank_backend must be one of"):
+        Settings.from_dict({"rerank_backend": "gpu"})
