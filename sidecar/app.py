@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -37,16 +38,21 @@ class Models:
             scorer = self._scorers.get(name)
         if scorer is not None:
             return scorer
+        from sidecar.models import default_device
         from sidecar.rerank import BatchingScorer, load_scorer
         spec = self.settings.model_spec(name)
         options = spec.backend_options()
         if spec.backend in ("onnx", "onnx-int8", "auto") and self.settings.onnx_cache_dir:
             options["cache_dir"] = self.settings.onnx_cache_dir
-        loaded = load_scorer(spec.path or name, backend=spec.backend or "auto", device=spec.device,
-                             max_length=spec.max_length, threads=self.settings.inference_threads, **options)
+        device = spec.device or default_device()
+        on_cpu = not device.startswith("cuda")
+        cores = self.settings.inference_threads or os.cpu_count() or 1
+        # on a CPU: one single-threaded model thread per core; on a GPU: one thread feeding it
+        loaded = load_scorer(spec.path or name, backend=spec.backend or "auto", device=device,
+                             max_length=spec.max_length, threads=1 if on_cpu else None, **options)
         if getattr(loaded, "backend", "") != "remote":  # a remote server batches on its own
-            loaded = BatchingScorer(loaded, gather_s=self.settings.batch_wait_ms / 1000.0,
-                                    on_batch=self._observe_batch)
+            loaded = BatchingScorer(loaded, workers=cores if on_cpu else 1,
+                                    gather_s=self.settings.batch_wait_ms / 1000.0, on_batch=self._observe_batch)
         with self._lock:
             scorer = self._scorers.setdefault(name, loaded)
         self.metrics.model_info.labels("reranker", name, _backend_of(scorer)).set(1)

@@ -1,10 +1,13 @@
-"""Cross-request dynamic batching: concurrent requests' pairs share model calls, run by one thread per model.
+"""Cross-request dynamic batching: requests' pairs are cut into model-sized chunks that model threads merge and run.
 
-Request threads submit their pairs and wait; the model thread takes what is pending (waiting at
-most `gather_s` after the first submission for others to join, never once a model call's token
-budget is full), length-sorts it into token-budget batches, calls the model and hands each
-request its logits. One thread per model also means one model call at a time, so the inference
-threads are never oversubscribed by gunicorn's request threads.
+A request thread submits its pairs and waits. They are length-sorted and cut into chunks of at
+most one model call's token budget; a pool of model threads takes chunks in arrival order, merges
+chunks of concurrent requests into one call while they fit the budget (waiting at most `gather_s`
+after a chunk arrived for others to join, never once the budget is full), runs the model and
+hands each request its logits. On a CPU the calls are small (cache-sized) and each model thread
+runs single-threaded, one per core: that beats one big call spread over the cores by intra-op
+threads, and gunicorn's request threads never add inference threads of their own. On a GPU there
+is one model thread and large calls, so concurrent requests share them.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sidecar.rerank.base import BaseScorer, EncodedPair, Scorer, padded_tokens, plan_batches
+from sidecar.rerank.base import BaseScorer, EncodedPair, Scorer, plan_batches
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GATHER_S = 0.002
+SUBMIT_TOKENS = 4096  # what a caller hands over at once: enough chunks to keep every model thread busy
 # (model name, pairs, padded tokens, requests sharing the call) for each model call
 BatchObserver = Callable[[str, int, int, int], None]
 
@@ -31,120 +35,159 @@ class DeadlineExceeded(Exception):
     """The request's deadline passed while its pairs waited for the model."""
 
 
-@dataclass
+@dataclass(eq=False)
 class _Submission:
     pairs: Sequence[EncodedPair]
     deadline: float | None
-    arrived: float
     logits: np.ndarray = field(init=False)
     remaining: int = field(init=False)
-    tokens: int = field(init=False)
     error: BaseException | None = None
     done: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.logits = np.full(len(self.pairs), np.nan, dtype=np.float32)
         self.remaining = len(self.pairs)
-        self.tokens = sum(len(pair) for pair in self.pairs)
 
     def fail(self, error: BaseException) -> None:
-        if not self.done.is_set():
-            self.error = error
-            self.done.set()
+        with self.lock:
+            if not self.done.is_set():
+                self.error = error
+                self.done.set()
+
+    def fill(self, rows: list[int], logits: np.ndarray) -> None:
+        with self.lock:
+            if self.done.is_set():
+                return
+            self.logits[rows] = logits
+            self.remaining -= len(rows)
+            if self.remaining == 0:
+                self.done.set()
+
+
+@dataclass(eq=False)
+class _Chunk:
+    submission: _Submission
+    rows: list[int]          # which of the submission's pairs
+    width: int               # its longest pair, in tokens
+    arrived: float
 
 
 class BatchingScorer(BaseScorer):
-    """A local scorer whose `score_batch` calls, from any number of threads, are merged and serialized."""
+    """A local scorer whose `score_batch` calls, from any number of threads, are merged and run by a pool."""
 
     accepts_deadline = True
 
-    def __init__(self, inner: Scorer, *, gather_s: float = DEFAULT_GATHER_S,
+    def __init__(self, inner: Scorer, *, workers: int = 1, gather_s: float = DEFAULT_GATHER_S,
                  on_batch: BatchObserver | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(inner.name, inner.tokenizer, inner.max_length, inner.batch_tokens)
+        super().__init__(inner.name, inner.tokenizer, inner.max_length, max(inner.batch_tokens, SUBMIT_TOKENS))
         self.inner = inner
+        self.call_tokens = inner.batch_tokens
+        self.workers = max(1, workers)
         self.gather_s = gather_s
         self.on_batch = on_batch
         self.clock = clock
-        self._pending: deque[_Submission] = deque()
+        self._pending: deque[_Chunk] = deque()
+        self._pending_pairs = 0
         self._wake = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def encode(self, query: str, passages: Sequence[str]) -> list[EncodedPair]:
         return self.inner.encode(query, passages)
 
     def score_batch(self, pairs: Sequence[EncodedPair], deadline: float | None = None) -> np.ndarray:
-        """Logits for `pairs`, computed in the model thread, possibly beside other requests' pairs."""
+        """Logits for `pairs`, computed by the model threads, possibly beside other requests' pairs."""
         if not pairs:
             return np.empty(0, dtype=np.float32)
-        submission = _Submission(list(pairs), deadline, self.clock())
+        submission = _Submission(list(pairs), deadline)
+        lengths = [len(pair) for pair in submission.pairs]
+        now = self.clock()
+        chunks = [_Chunk(submission, rows, max(lengths[i] for i in rows), now)
+                  for rows in plan_batches(lengths, self.call_tokens)]
         with self._wake:
             self._start()
-            self._pending.append(submission)
-            self._wake.notify()
+            self._pending.extend(chunks)
+            self._pending_pairs += len(pairs)
+            self._wake.notify_all()
         submission.done.wait()
         if submission.error is not None:
             raise submission.error
         return submission.logits
 
-    # ---- the model thread ----------------------------------------------------------------------
+    # ---- the model threads ---------------------------------------------------------------------
     def _start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._serve, name=f"batcher-{self.name}", daemon=True)
-            self._thread.start()
+        self._threads = [t for t in self._threads if t.is_alive()]
+        while len(self._threads) < self.workers:
+            thread = threading.Thread(target=self._serve, name=f"model-{self.name}-{len(self._threads)}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def _serve(self) -> None:
         while True:
-            taken = self._gather()
+            taken = self._take()
             try:
                 self._run(taken)
             except BaseException as exc:  # never leave a request waiting on a dead thread
-                log.exception("batcher for %s failed", self.name)
-                for submission in taken:
-                    submission.fail(exc)
+                log.exception("model thread for %s failed", self.name)
+                for chunk in taken:
+                    chunk.submission.fail(exc)
 
-    def _gather(self) -> list[_Submission]:
-        """Wait for work, let others join within the gather window, take up to one call's token budget."""
+    def _take(self) -> list[_Chunk]:
+        """The next call's chunks: the oldest, plus any that fit beside it, once the window allows."""
         with self._wake:
-            while not self._pending:
-                self._wake.wait()
-            while sum(s.tokens for s in self._pending) < self.batch_tokens:
-                left = self._pending[0].arrived + self.gather_s - self.clock()
-                if left <= 0:
-                    break
-                self._wake.wait(left)
+            while True:
+                while not self._pending:
+                    self._wake.wait()
+                head = self._pending[0]
+                if self._fits(head, self._pending_pairs):
+                    left = head.arrived + self.gather_s - self.clock()
+                    if left > 0:  # room for more and time to wait for it
+                        self._wake.wait(left)
+                        continue
+                break
             taken = [self._pending.popleft()]
-            tokens = taken[0].tokens
-            while self._pending and tokens + self._pending[0].tokens <= self.batch_tokens:
-                tokens += self._pending[0].tokens
+            pairs, width = len(taken[0].rows), taken[0].width
+            while self._pending:
+                candidate = self._pending[0]
+                merged = max(width, candidate.width)
+                if (pairs + len(candidate.rows)) * merged > self.call_tokens:
+                    break
                 taken.append(self._pending.popleft())
+                pairs, width = pairs + len(candidate.rows), merged
+            self._pending_pairs -= sum(len(chunk.rows) for chunk in taken)
             return taken
 
-    def _run(self, taken: list[_Submission]) -> None:
+    def _fits(self, head: _Chunk, pending_pairs: int) -> bool:
+        """Whether everything pending would still fit one call with the head chunk (so waiting may help)."""
+        return pending_pairs * max(head.width, 1) < self.call_tokens
+
+    def _run(self, taken: list[_Chunk]) -> None:
         now = self.clock()
         live = []
-        for submission in taken:
+        for chunk in taken:
+            submission = chunk.submission
+            if submission.done.is_set():
+                continue  # it failed already (an earlier chunk): no model time for the rest
             if submission.deadline is not None and now >= submission.deadline:
-                submission.fail(DeadlineExceeded())  # no model time for a request already out of time
-            else:
-                live.append(submission)
-        slots = [(submission, k) for submission in live for k in range(len(submission.pairs))]
-        lengths = [len(submission.pairs[k]) for submission, k in slots]
-        for batch in plan_batches(lengths, self.inner.batch_tokens):
-            pairs = [slots[i][0].pairs[slots[i][1]] for i in batch]
-            owners = {id(slots[i][0]): slots[i][0] for i in batch}
-            try:
-                logits = np.asarray(self.inner.score_batch(pairs), dtype=np.float32).reshape(-1)
-                if logits.shape[0] != len(pairs):
-                    raise ValueError(f"{logits.shape[0]} logits for {len(pairs)} pairs")
-            except Exception as exc:  # each request that shared the call fails open on its own
-                for owner in owners.values():
-                    owner.fail(exc)
+                submission.fail(DeadlineExceeded())
                 continue
-            if self.on_batch is not None:
-                self.on_batch(self.name, len(pairs), padded_tokens(pairs), len(owners))
-            for i, logit in zip(batch, logits, strict=True):
-                submission, k = slots[i]
-                submission.logits[k] = logit
-                submission.remaining -= 1
-                if submission.remaining == 0 and submission.error is None:
-                    submission.done.set()
+            live.append(chunk)
+        if not live:
+            return
+        pairs = [chunk.submission.pairs[row] for chunk in live for row in chunk.rows]
+        try:
+            logits = np.asarray(self.inner.score_batch(pairs), dtype=np.float32).reshape(-1)
+            if logits.shape[0] != len(pairs):
+                raise ValueError(f"{logits.shape[0]} logits for {len(pairs)} pairs")
+        except Exception as exc:  # each request that shared the call fails open on its own
+            for chunk in live:
+                chunk.submission.fail(exc)
+            return
+        if self.on_batch is not None:
+            width = max(len(pair) for pair in pairs)
+            self.on_batch(self.name, len(pairs), len(pairs) * width, len({id(c.submission) for c in live}))
+        start = 0
+        for chunk in live:
+            chunk.submission.fill(chunk.rows, logits[start:start + len(chunk.rows)])
+            start += len(chunk.rows)

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair
+from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, call_tokens_for
 from sidecar.rerank.onnx_export import ExportedModel, exported_model
 from sidecar.rerank.padding import pad_pairs
 
@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 class OnnxScorer(BaseScorer):
     """Scores pre-tokenized, length-sorted batches with an ONNX Runtime session.
 
-    One session per process, called from one thread at a time by the batcher; ONNX Runtime's own
-    intra-op pool uses the configured threads, so gunicorn workers x threads never oversubscribe.
+    One session per process; the batcher's model threads call it side by side (ONNX Runtime
+    sessions are safe to run concurrently), each call with the session's intra-op threads.
     """
 
     def __init__(self, session: Any, exported: ExportedModel, tokenizer: Any, name: str, max_length: int,
@@ -68,7 +68,7 @@ def load_onnx_scorer(location: str, name: str, *, int8: bool = False, device: st
         providers.insert(0, "CUDAExecutionProvider")
     session = ort.InferenceSession(str(exported.path), options, providers=providers)
     length = max_length or usable_max_length(tokenizer, config)
-    scorer = OnnxScorer(session, exported, tokenizer, name, length)
+    scorer = OnnxScorer(session, exported, tokenizer, name, length, batch_tokens=call_tokens_for(device))
     log.info("cross-encoder %s on ONNX Runtime (%s, %s%s, %d threads) from %s", name,
              "int8" if int8 else "fp32", session.get_providers()[0],
              ", fused" if exported.fused else "", options.intra_op_num_threads, exported.path)

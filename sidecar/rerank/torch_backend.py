@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sidecar.models import hub_offline
-from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair
+from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, call_tokens_for
 from sidecar.rerank.padding import pad_pairs
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def load_torch_scorer(location: str, name: str, *, device: str, max_length: int 
     half = fp16 and str(model.device).startswith("cuda")
     if half:
         model.half()
-    scorer = TorchScorer(model, name, max_length=max_length)
+    scorer = TorchScorer(model, name, max_length=max_length, batch_tokens=call_tokens_for(device))
     log.info("cross-encoder %s loaded from %s on %s%s (max_length %d, %d torch threads)",
              name, location, device, " fp16" if half else "", scorer.max_length, torch.get_num_threads())
     return scorer

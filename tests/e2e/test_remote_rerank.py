@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from tests.e2e.conftest import QUERY
-from tests.e2e.test_sidecar import INDEX, LEXICAL, cross_encoder_logits, metric_value, search
+from tests.e2e.test_sidecar import LEXICAL, cross_encoder_logits, metric_value, search
 
 TEXTS = ["Use open() and iterate over the file to read it line by line.", "Tomatoes are a fruit.",
          "readline() reads one line of a text file."]

@@ -25,6 +25,7 @@ class Recording:
         self.name, self.max_length, self.tokenizer = inner.name, inner.max_length, inner.tokenizer
         self.batch_tokens = inner.batch_tokens
         self.calls: list[list[EncodedPair]] = []
+        self.threads: set[str] = set()
         self.gate = threading.Event()
         self.gate.set()
         self.fail_when = None
@@ -35,6 +36,7 @@ class Recording:
     def score_batch(self, pairs: Sequence[EncodedPair]) -> np.ndarray:
         self.gate.wait(30)
         self.calls.append(list(pairs))
+        self.threads.add(threading.current_thread().name)
         if self.fail_when is not None and self.fail_when(pairs):
             raise RuntimeError("model failed")
         return self.inner.score_batch(pairs)
@@ -99,10 +101,20 @@ def _concurrently_started(batcher: BatchingScorer, queries: list[str]):
     return [getter(i) for i in range(len(queries))]
 
 
+def test_one_request_is_cut_into_calls_that_several_model_threads_run(torch_scorer):
+    recording = Recording(torch_scorer)
+    recording.batch_tokens = 64  # a few pairs per model call
+    batcher = BatchingScorer(recording, workers=2, gather_s=0.0)
+    logits = batcher.score_pairs(QUERIES[0], PASSAGES * 20)
+    np.testing.assert_allclose(logits, torch_scorer.score_pairs(QUERIES[0], PASSAGES * 20), atol=1e-5, rtol=0)
+    assert len(recording.calls) > 2 and len(recording.threads) == 2
+    assert all(len(call) * max(len(p) for p in call) <= 64 for call in recording.calls)
+
+
 def test_a_full_batch_does_not_wait_for_the_gather_window(torch_scorer):
     batcher = BatchingScorer(torch_scorer, gather_s=30.0)
     pairs = torch_scorer.encode(QUERIES[0], PASSAGES * 40)
-    batcher.batch_tokens = sum(len(p) for p in pairs)  # this submission fills a model call on its own
+    batcher.call_tokens = len(pairs) * max(len(p) for p in pairs)  # exactly one full model call
     started = time.monotonic()
     batcher.score_batch(pairs)
     assert time.monotonic() - started < 10  # not the 30 s window
