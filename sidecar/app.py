@@ -29,12 +29,13 @@ class Models:
         self.errors: dict[str, str] = {}
 
     def scorer(self, name: str) -> Any:
+        from sidecar.instrument import InstrumentedScorer  # model calls feed the batch metrics
         if self._scorer_loader is not None:
-            return self._scorer_loader(name)
+            return InstrumentedScorer(self._scorer_loader(name), self.metrics)
         from sidecar.rerank import load_scorer
         scorer = load_scorer(name, backend=self.settings.rerank_backend)
         self.metrics.model_info.labels("reranker", name, self.settings.rerank_backend).set(1)
-        return scorer
+        return InstrumentedScorer(scorer, self.metrics)
 
     def bi_encoder(self, name: str) -> Any:
         from sidecar.models import load_bi_encoder
@@ -71,10 +72,6 @@ class Models:
                                   max_passages=self.settings.limits.max_passages_per_request)
         self.metrics.cache.labels("score", "hit").inc(result.cache_hits)
         self.metrics.cache.labels("score", "miss").inc(result.scored)
-        for tokens in result.batch_tokens:
-            self.metrics.batch_tokens.labels(model).observe(tokens)
-        if result.batches:
-            self.metrics.batch_pairs.labels(model).observe(result.passages / result.batches)
         return result
 
     def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:
@@ -98,6 +95,7 @@ class Models:
 def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer_loader: Any = None,
                warm_up: bool = True) -> Flask:
     """Build the sidecar. Tests pass Settings (and may inject an upstream or a scorer loader)."""
+    from sidecar.instrument import upstream_observer
     from sidecar.metrics import get_metrics
     from sidecar.pipeline import RerankPipeline
     from sidecar.profiles import ProfileResolver
@@ -108,15 +106,16 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     settings = settings or Settings.load()
     if settings.opensearch_url is None and upstream is None:
         raise ValueError("no upstream: `rerank-sidecar serve` starts localsearch and sets opensearch_url")
+    metrics = get_metrics()
     if upstream is None:
         upstream = Upstream(UpstreamConfig(url=settings.opensearch_url, timeout_s=settings.upstream_timeout_s,
                                            connect_timeout_s=settings.upstream_connect_timeout_s,
                                            verify_certs=settings.verify_certs, ca_certs=settings.ca_certs,
-                                           username=settings.setup_username, password=settings.setup_password))
+                                           username=settings.setup_username, password=settings.setup_password),
+                            observer=upstream_observer(metrics))
     if settings.torch_threads:
         import torch
         torch.set_num_threads(settings.torch_threads)
-    metrics = get_metrics()
     models = Models(settings, metrics, scorer_loader)
     setup_headers = _basic_auth(settings.setup_username, settings.setup_password)
     retriever = Retriever(upstream, setup_headers)

@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # prometheus_client picks its storage when imported: set the multiprocess directory first, wiped
-    metrics_dir = Path(tempfile.mkdtemp(prefix="rerank-sidecar-metrics-"))
+    metrics_dir, owned = prepare_metrics_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from sidecar.logs import configure_logging
     from sidecar.settings import ConfigError, Settings
     try:
         settings = Settings.load(args.config, opensearch_url=args.opensearch, reranker=args.reranker,
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"rerank-sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
+    configure_logging(getattr(args, "log_level", "INFO"), json_lines=settings.log_json)
     embedded = None
     try:
         if settings.opensearch_url is None:
@@ -55,8 +57,29 @@ def run(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded[0].terminate()
             embedded[0].wait(timeout=30)
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        clear_metrics_dir(metrics_dir, remove=owned)
     return 0
+
+
+def prepare_metrics_dir(given: str | None) -> tuple[Path, bool]:
+    """The multiprocess directory, emptied: the one given (a volume, say), else a new temporary one.
+
+    Files of an earlier run would be summed into this run's metrics. Returns (directory, ours to remove).
+    """
+    if not given:
+        return Path(tempfile.mkdtemp(prefix="rerank-sidecar-metrics-")), True
+    directory = Path(given)
+    directory.mkdir(parents=True, exist_ok=True)
+    clear_metrics_dir(directory, remove=False)
+    return directory, False
+
+
+def clear_metrics_dir(directory: Path, *, remove: bool) -> None:
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for path in directory.glob("*.db"):   # only prometheus_client's files: the folder may hold others
+        path.unlink(missing_ok=True)
 
 
 def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -93,7 +116,7 @@ def _gunicorn_app() -> Any:
         def load_config(self) -> None:
             from sidecar import gunicorn_conf
             for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
-                        "preload_app", "limit_request_line", "accesslog", "child_exit"):
+                        "preload_app", "limit_request_line", "accesslog", "child_exit", "logger_class"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{self.args.host}:{self.args.port}")
             if self.args.workers:
