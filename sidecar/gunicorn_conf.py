@@ -21,6 +21,9 @@ keepalive = 5
 preload_app = False
 limit_request_line = 8190
 accesslog = None         # the sidecar logs one line per request itself, with its request id
+# no gunicornc control socket: it would live in $HOME (read-only in the container) and every sidecar of a
+# user shares its default path; scaling and restarts go through the orchestrator instead
+control_socket_disable = True
 
 
 class SidecarLogger(Logger):

@@ -116,7 +116,8 @@ def _gunicorn_app() -> Any:
         def load_config(self) -> None:
             from sidecar import gunicorn_conf
             for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
-                        "preload_app", "limit_request_line", "accesslog", "child_exit", "logger_class"):
+                        "preload_app", "limit_request_line", "accesslog", "child_exit", "logger_class",
+                        "control_socket_disable"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{self.args.host}:{self.args.port}")
             if self.args.workers:
