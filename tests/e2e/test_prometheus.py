@@ -304,3 +304,13 @@ def test_sidecar_process_tree_is_gunicorn_with_two_workers(sidecar2, traffic):
     """The pids that logged requests are two distinct children of one gunicorn master."""
     parents = {int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) for pid in traffic.pids}
     assert len(traffic.pids) >= 2 and len(parents) == 1
+
+
+def test_exposition_passes_promtools_naming_lint(sidecar2, traffic):
+    """`promtool check metrics` lints names, units, _total suffixes and help texts of the live /metrics."""
+    text = requests.get(f"{sidecar2.url}/metrics", timeout=30).text
+    assert "rerank_sidecar_batch_pairs_bucket" in text   # after traffic: every family has samples
+    result = subprocess.run([tool("promtool"), "check", "metrics"], input=text, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0 and not result.stdout.strip() and not result.stderr.strip(), \
+        result.stdout + result.stderr
