@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench clean prometheus-tools
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -22,8 +22,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) prometheus-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# prometheus and promtool (Debian package) for tests/ops and tests/e2e/test_prometheus.py; installed
+# when missing and we are root or have password-less sudo, else those tests skip and say why
+prometheus-tools:
+	@if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "prometheus/promtool missing and not root: the Prometheus tests will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "prometheus/promtool missing and no apt-get"; exit 0; }; \
+	  echo "installing the Debian package prometheus (for promtool and the Prometheus tests)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && \
+	       $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check sidecar ingest localsearch tests bench

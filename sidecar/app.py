@@ -32,8 +32,9 @@ class Models:
 
     def scorer(self, name: str) -> Any:
         """The cross-encoder `name` as configured (backend, device...), behind this process's batcher."""
+        from sidecar.instrument import InstrumentedScorer  # model calls feed the batch metrics
         if self._scorer_loader is not None:
-            return self._scorer_loader(name)
+            return InstrumentedScorer(self._scorer_loader(name), self.metrics)
         with self._lock:
             scorer = self._scorers.get(name)
         if scorer is not None:
@@ -48,8 +49,9 @@ class Models:
         on_cpu = not device.startswith("cuda")
         cores = self.settings.inference_threads or os.cpu_count() or 1
         # on a CPU: one single-threaded model thread per core; on a GPU: one thread feeding it
-        loaded = load_scorer(spec.path or name, backend=spec.backend or "auto", device=device,
-                             max_length=spec.max_length, threads=1 if on_cpu else None, **options)
+        loaded = InstrumentedScorer(load_scorer(spec.path or name, backend=spec.backend or "auto", device=device,
+                                                max_length=spec.max_length, threads=1 if on_cpu else None,
+                                                **options), self.metrics)
         if getattr(loaded, "backend", "") != "remote":  # a remote server batches on its own
             loaded = BatchingScorer(loaded, workers=cores if on_cpu else 1,
                                     gather_s=self.settings.batch_wait_ms / 1000.0, on_batch=self._observe_batch)
@@ -58,9 +60,8 @@ class Models:
         self.metrics.model_info.labels("reranker", name, _backend_of(scorer)).set(1)
         return scorer
 
-    def _observe_batch(self, model: str, pairs: int, tokens: int, requests: int) -> None:
-        self.metrics.batch_pairs.labels(model).observe(pairs)
-        self.metrics.batch_tokens.labels(model).observe(tokens)
+    def _observe_batch(self, model: str, _pairs: int, _tokens: int, requests: int) -> None:
+        """Pairs and tokens per call come from InstrumentedScorer; the batcher adds how many requests shared it."""
         self.metrics.batch_requests.labels(model).observe(requests)
 
     def bi_encoder(self, name: str) -> Any:
@@ -98,9 +99,6 @@ class Models:
                                   max_passages=self.settings.limits.max_passages_per_request)
         self.metrics.cache.labels("score", "hit").inc(result.cache_hits)
         self.metrics.cache.labels("score", "miss").inc(result.scored)
-        if _backend_of(scorer) == "remote":  # local model calls are observed by the batcher, as they run
-            for tokens in result.batch_tokens:
-                self.metrics.batch_tokens.labels(model).observe(tokens)
         return result
 
     def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:
@@ -125,6 +123,7 @@ class Models:
 def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer_loader: Any = None,
                warm_up: bool = True) -> Flask:
     """Build the sidecar. Tests pass Settings (and may inject an upstream or a scorer loader)."""
+    from sidecar.instrument import upstream_observer
     from sidecar.metrics import get_metrics
     from sidecar.pipeline import RerankPipeline
     from sidecar.profiles import ProfileResolver
@@ -135,15 +134,16 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     settings = settings or Settings.load()
     if settings.opensearch_url is None and upstream is None:
         raise ValueError("no upstream: `rerank-sidecar serve` starts localsearch and sets opensearch_url")
+    metrics = get_metrics()
     if upstream is None:
         upstream = Upstream(UpstreamConfig(url=settings.opensearch_url, timeout_s=settings.upstream_timeout_s,
                                            connect_timeout_s=settings.upstream_connect_timeout_s,
                                            verify_certs=settings.verify_certs, ca_certs=settings.ca_certs,
-                                           username=settings.setup_username, password=settings.setup_password))
+                                           username=settings.setup_username, password=settings.setup_password),
+                            observer=upstream_observer(metrics))
     if settings.inference_threads:
         import torch
         torch.set_num_threads(settings.inference_threads)  # the bi-encoder and torch cross-encoders
-    metrics = get_metrics()
     models = Models(settings, metrics, scorer_loader)
     setup_headers = _basic_auth(settings.setup_username, settings.setup_password)
     retriever = Retriever(upstream, setup_headers)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from gunicorn.glogging import Logger
+
 bind = "127.0.0.1:9200"
 workers = 1
 worker_class = "gthread"
@@ -19,6 +21,21 @@ keepalive = 5
 preload_app = False
 limit_request_line = 8190
 accesslog = None         # the sidecar logs one line per request itself, with its request id
+# no gunicornc control socket: it would live in $HOME (read-only in the container) and every sidecar of a
+# user shares its default path; scaling and restarts go through the orchestrator instead
+control_socket_disable = True
+
+
+class SidecarLogger(Logger):
+    """gunicorn's own messages through the root handler, so they share its format (JSON lines included)."""
+
+    def setup(self, cfg):  # noqa: ANN001 - gunicorn's signature
+        super().setup(cfg)
+        self.error_log.handlers = []
+        self.error_log.propagate = True
+
+
+logger_class = SidecarLogger
 
 
 def child_exit(server, worker):  # noqa: ANN001 - gunicorn's hook signature

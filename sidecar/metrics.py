@@ -3,6 +3,11 @@
 prometheus_client reads PROMETHEUS_MULTIPROC_DIR when it is imported: the serve command sets and wipes that
 directory before gunicorn forks, `gunicorn_conf.child_exit` marks dead workers, and `/metrics` collects all
 workers' files into a fresh registry on every scrape.
+
+Every label has a bounded set of values: routes, stages, endpoints, reasons and statuses are fixed by the
+code; `index` is a configured profile pattern, the name of an index that carries the ingest contract (at
+most MAX_INDEX_LABELS of them) or one of the fixed labels `_contract` / `_none`; `model` names a configured
+model. Query text and document ids never become labels. docs/operations.md lists every metric.
 """
 
 from __future__ import annotations
@@ -28,21 +33,30 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
 COUNT_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
+# label values created at start, so rates and alerts see a 0 before the first event
+FAIL_OPEN_REASONS = ("timeout", "error", "nan", "model-unavailable", "contract-mismatch")
+RERANK_STATUSES = ("reranked", "partial", "skipped", "passthrough", "error")
+CACHES = ("embedding", "score", "window")
+
 
 @dataclass(frozen=True)
 class Metrics:
-    requests: Counter
-    stage_seconds: Histogram
-    upstream_seconds: Histogram
+    requests: Counter            # every answered request but /-/* and /metrics
+    stage_seconds: Histogram     # embed / retrieve / rerank per search, total per _search or _msearch
+    upstream_seconds: Histogram  # every call to the cluster, until its answer's headers
+    upstream_requests: Counter   # the same calls by outcome (status class, timeout, unavailable)
+    upstream_up: Gauge           # 1 when the cluster answered the ping of the last scrape
     candidates: Histogram
-    batch_pairs: Histogram
-    batch_tokens: Histogram
-    batch_requests: Histogram
+    batch_pairs: Histogram       # per model call (cross-request batching feeds the same metric)
+    batch_tokens: Histogram      # padded tokens per model call
+    model_seconds: Histogram     # duration of one model call
+    batch_requests: Histogram    # requests whose pairs shared one model call (cross-request batching)
     cache: Counter
-    fail_open: Counter
+    fail_open: Counter           # searches answered in first-stage order because reranking was skipped
     rerank_status: Counter
     in_flight: Gauge
     model_info: Gauge
+    build_info: Gauge
 
 
 _lock = threading.Lock()
@@ -54,36 +68,62 @@ def get_metrics() -> Metrics:
     global _metrics
     with _lock:
         if _metrics is None:
-            _metrics = Metrics(
-                requests=Counter(f"{PREFIX}_requests_total", "HTTP requests answered, by route, index and status",
-                                 ["route", "index", "status"]),
-                stage_seconds=Histogram(f"{PREFIX}_stage_duration_seconds",
-                                        "Time spent per stage of a reranked search",
-                                        ["stage"], buckets=LATENCY_BUCKETS),
-                upstream_seconds=Histogram(f"{PREFIX}_upstream_duration_seconds",
-                                           "Time waiting on the cluster, by kind of call", ["call"],
-                                           buckets=LATENCY_BUCKETS),
-                candidates=Histogram(f"{PREFIX}_candidates", "First-stage candidates per reranked search",
-                                     buckets=COUNT_BUCKETS),
-                batch_pairs=Histogram(f"{PREFIX}_batch_pairs", "Query-passage pairs per model call",
-                                      ["model"], buckets=COUNT_BUCKETS),
-                batch_tokens=Histogram(f"{PREFIX}_batch_tokens", "Tokens per model call", ["model"],
-                                       buckets=TOKEN_BUCKETS),
-                batch_requests=Histogram(f"{PREFIX}_batch_requests",
-                                         "Requests whose pairs shared one model call (cross-request batching)",
-                                         ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32)),
-                cache=Counter(f"{PREFIX}_cache_requests_total", "Cache look-ups by cache and result",
-                              ["cache", "result"]),
-                fail_open=Counter(f"{PREFIX}_fail_open_total",
-                                  "Searches answered with first-stage results because reranking failed", ["reason"]),
-                rerank_status=Counter(f"{PREFIX}_rerank_status_total", "Outcome of searches the sidecar handled",
-                                      ["status"]),
-                in_flight=Gauge(f"{PREFIX}_in_flight_requests", "Requests being processed",
-                                multiprocess_mode="livesum"),
-                model_info=Gauge(f"{PREFIX}_model_info", "Models loaded in this process (value 1)",
-                                 ["role", "model", "backend"], multiprocess_mode="max"),
-            )
+            _metrics = _create()
         return _metrics
+
+
+def _create() -> Metrics:
+    from sidecar import __version__
+    metrics = Metrics(
+        requests=Counter(f"{PREFIX}_requests_total", "HTTP requests answered, by route, index and status",
+                         ["route", "index", "status"]),
+        stage_seconds=Histogram(f"{PREFIX}_stage_duration_seconds", "Time spent per stage of a reranked search "
+                                "(total: the whole _search or _msearch request)", ["stage"], buckets=LATENCY_BUCKETS),
+        upstream_seconds=Histogram(f"{PREFIX}_upstream_duration_seconds",
+                                   "Time from sending a request to the cluster to its answer's headers, by endpoint",
+                                   ["endpoint"], buckets=LATENCY_BUCKETS),
+        upstream_requests=Counter(f"{PREFIX}_upstream_requests_total", "Requests sent to the cluster, by endpoint "
+                                  "and outcome (2xx..5xx, timeout, unavailable)", ["endpoint", "outcome"]),
+        upstream_up=Gauge(f"{PREFIX}_upstream_up", "1 when the cluster answered the sidecar's ping at the last "
+                          "scrape, else 0", multiprocess_mode="livemostrecent"),
+        candidates=Histogram(f"{PREFIX}_candidates", "First-stage candidates per reranked search",
+                             buckets=COUNT_BUCKETS),
+        batch_pairs=Histogram(f"{PREFIX}_batch_pairs", "Query-passage pairs per model call", ["model"],
+                              buckets=COUNT_BUCKETS),
+        batch_tokens=Histogram(f"{PREFIX}_batch_tokens", "Padded tokens per model call", ["model"],
+                               buckets=TOKEN_BUCKETS),
+        model_seconds=Histogram(f"{PREFIX}_model_call_duration_seconds", "Duration of one cross-encoder call",
+                                ["model"], buckets=LATENCY_BUCKETS),
+        batch_requests=Histogram(f"{PREFIX}_batch_requests", "Requests whose pairs shared one model call "
+                                 "(cross-request batching)", ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32)),
+        cache=Counter(f"{PREFIX}_cache_requests_total", "Cache look-ups by cache and result", ["cache", "result"]),
+        fail_open=Counter(f"{PREFIX}_fail_open_total",
+                          "Searches answered in first-stage order because reranking was skipped", ["reason"]),
+        rerank_status=Counter(f"{PREFIX}_rerank_status_total", "Outcome of searches the sidecar handled",
+                              ["status"]),
+        in_flight=Gauge(f"{PREFIX}_in_flight_requests", "Requests being processed", multiprocess_mode="livesum"),
+        model_info=Gauge(f"{PREFIX}_model_info", "Models loaded in a live worker (value 1)",
+                         ["role", "model", "backend"], multiprocess_mode="livemax"),
+        build_info=Gauge(f"{PREFIX}_build_info", "The sidecar's version (value 1)", ["version"],
+                         multiprocess_mode="livemax"),
+    )
+    for reason in FAIL_OPEN_REASONS:
+        metrics.fail_open.labels(reason)
+    for status in RERANK_STATUSES:
+        metrics.rerank_status.labels(status)
+    for cache in CACHES:
+        for result in ("hit", "miss"):
+            metrics.cache.labels(cache, result)
+    metrics.build_info.labels(__version__).set(1)
+    return metrics
+
+
+def count_search_outcome(metrics: Metrics, status: str) -> None:
+    """One search (or _msearch item) answered with `status` (reranked, partial, skipped-<reason>...)."""
+    if status.startswith("skipped-"):
+        metrics.fail_open.labels(status.removeprefix("skipped-")).inc()
+        status = "skipped"
+    metrics.rerank_status.labels(status).inc()
 
 
 def render_metrics() -> tuple[bytes, str]:

@@ -114,15 +114,12 @@ class RerankPipeline:
         budget_ms = plan.overrides.budget_ms or profile.budget_ms
         result = self.rerank(profile.reranker, plan.query_text, texts, keys, t2 + budget_ms / 1000.0)
         outcome.stages["rerank"] = time.monotonic() - t2
-        status = result.status
+        status = result.status   # counted per answered search by the route (fail-open included)
         if status.startswith("skipped"):
-            self.metrics.fail_open.labels(status.removeprefix("skipped-")).inc()
             ranked = rank(first.candidates, [], [], _score_mode(profile, plan))
         else:
-            logits = list(result.logits)
-            if status == "partial":
-                self.metrics.fail_open.labels("partial").inc()
-            ranked = rank(first.candidates, logits, list(result.passage_index), _score_mode(profile, plan))
+            ranked = rank(first.candidates, list(result.logits), list(result.passage_index),
+                          _score_mode(profile, plan))
         return CachedWindow(first, ranked, status)
 
     def _stage1_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float],

@@ -11,6 +11,7 @@ from typing import Any
 
 from sidecar.contract import ContractError, IndexContract
 from sidecar.errors import SearchError
+from sidecar.instrument import IndexLabels
 from sidecar.retrieve import index_path
 from sidecar.settings import Profile, Settings
 
@@ -22,7 +23,7 @@ CONTRACT_LABEL = "_contract"
 class Resolved:
     profile: Profile | None
     contract: IndexContract | None
-    label: str                  # bounded metrics label: a configured pattern, "_contract" or "_none"
+    label: str                  # bounded metrics label: a configured pattern, a contract index, "_contract", "_none"
     problem: str | None = None  # why an index that should be reranked is not (e.g. contract mismatch)
 
 
@@ -33,6 +34,7 @@ class ProfileResolver:
         self._mappings: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
         self.problems: dict[str, str] = {}  # index -> reason, shown by /-/ready
+        self.index_labels = IndexLabels()
 
     def resolve(self, index: str, headers: Mapping[str, str]) -> Resolved:
         explicit = self.settings.explicit_profile(index)
@@ -49,7 +51,7 @@ class ProfileResolver:
             return Resolved(None, None, "_none")
         profile = replace(self.settings.defaults, pattern=CONTRACT_LABEL, text_fields=contract.text_fields,
                           vector_field=contract.vector_field, bi_encoder=contract.model)
-        return Resolved(profile, contract, CONTRACT_LABEL)
+        return Resolved(profile, contract, self.index_labels.for_contract_index(index, CONTRACT_LABEL))
 
     def _with_contract(self, index: str, explicit: Profile, contract: IndexContract | None) -> Resolved:
         if contract is None:

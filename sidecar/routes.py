@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -14,7 +13,8 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from sidecar.errors import IllegalArgument, ParsingError, SearchError
-from sidecar.metrics import render_metrics
+from sidecar.logs import log_request, request_id
+from sidecar.metrics import count_search_outcome, render_metrics
 from sidecar.pipeline import Outcome, error_outcome
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ def register_routes(app: Flask) -> None:
     @app.before_request
     def _start() -> None:
         g.started = time.monotonic()
-        g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        g.request_id = request_id(request.headers)
         g.route, g.label, g.rerank_status, g.stages = "passthrough", "_none", None, {}
         if not request.path.startswith("/-/") and request.path != "/metrics":
             parts["metrics"].in_flight.inc()
@@ -37,6 +37,8 @@ def register_routes(app: Flask) -> None:
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers["X-Request-Id"] = g.request_id
+        if "X-Opaque-Id" not in response.headers:   # as OpenSearch does (a passed-through answer has it)
+            response.headers["X-Opaque-Id"] = g.request_id
         if g.rerank_status:
             response.headers["X-Rerank-Status"] = g.rerank_status
         if getattr(g, "counted", False):
@@ -46,10 +48,10 @@ def register_routes(app: Flask) -> None:
             elapsed = time.monotonic() - g.started
             if g.route in ("search", "msearch"):
                 parts["metrics"].stage_seconds.labels("total").observe(elapsed)
-            stages = " ".join(f"{k}={v * 1000:.1f}ms" for k, v in g.stages.items())
-            log.info("request_id=%s %s %s status=%s route=%s rerank=%s took=%.1fms %s", g.request_id,
-                     request.method, request.path, response.status_code, g.route, g.rerank_status or "-",
-                     elapsed * 1000, stages)
+            log_request(log, {"request_id": g.request_id, "method": request.method, "path": request.path,
+                              "status": response.status_code, "route": g.route, "index": g.label,
+                              "rerank": g.rerank_status or "-", "took_ms": round(elapsed * 1000, 3),
+                              "stages_ms": {k: round(v * 1000, 3) for k, v in g.stages.items()}})
         return response
 
     @app.teardown_request
@@ -89,6 +91,7 @@ def register_routes(app: Flask) -> None:
 
     @app.route("/metrics", methods=["GET"])
     def metrics() -> Response:
+        parts["metrics"].upstream_up.set(1 if parts["upstream"].ping() else 0)
         payload, content_type = render_metrics()
         return Response(payload, content_type=content_type)
 
@@ -145,9 +148,7 @@ def _run_search(parts: dict[str, Any], index: str, raw: bytes, params: Mapping[s
     for stage, seconds in outcome.stages.items():
         if stage != "total":
             parts["metrics"].stage_seconds.labels(stage).observe(seconds)
-    parts["metrics"].rerank_status.labels(outcome.rerank_status.split("-")[0]
-                                          if outcome.rerank_status.startswith("skipped") else
-                                          outcome.rerank_status).inc()
+    count_search_outcome(parts["metrics"], outcome.rerank_status)
     return outcome
 
 
@@ -165,12 +166,7 @@ def _forward_request(body: bytes | None) -> Response:
 
     from sidecar.proxy import forward
     parts = current_app.extensions["rerank_sidecar"]
-    started = time.monotonic()
-    try:
-        response = forward(parts["upstream"], request, body=body, extra_headers=_opaque_id())
-    finally:
-        parts["metrics"].upstream_seconds.labels("passthrough").observe(time.monotonic() - started)
-    return response
+    return forward(parts["upstream"], request, body=body, extra_headers=_opaque_id())
 
 
 def _opaque_id() -> dict[str, str]:
@@ -213,6 +209,9 @@ def _msearch(parts: dict[str, Any], index: str | None) -> Response:
     with ThreadPoolExecutor(max_workers=parts["settings"].msearch_concurrency) as pool:
         for i, outcome in pool.map(run, range(len(items))):
             statuses[i] = outcome.rerank_status
+            for stage, seconds in outcome.stages.items():   # the request's log line: summed over items
+                if stage != "total":
+                    g.stages[stage] = g.stages.get(stage, 0.0) + seconds
             if outcome.forward:
                 passthrough.append(i)
                 forward_bodies[i] = json.loads(outcome.forward_body) if outcome.forward_body else items[i][1]
@@ -265,11 +264,7 @@ def _forward_msearch(parts: dict[str, Any], index: str | None, items: list[tuple
     if params:
         path += "?" + urlencode(dict(params))
     upstream_headers = {**headers, "Content-Type": "application/x-ndjson"}
-    started = time.monotonic()
-    try:
-        status, answer = parts["upstream"].json("POST", path, payload, upstream_headers)
-    finally:
-        parts["metrics"].upstream_seconds.labels("msearch").observe(time.monotonic() - started)
+    status, answer = parts["upstream"].json("POST", path, payload, upstream_headers)
     if status >= 300 or not isinstance(answer, dict) or len(answer.get("responses", [])) != len(items):
         error = answer if isinstance(answer, dict) and "error" in answer else {
             "error": {"root_cause": [], "type": "upstream_exception", "reason": "unexpected _msearch answer"},

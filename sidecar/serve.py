@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # prometheus_client picks its storage when imported: set the multiprocess directory first, wiped
-    metrics_dir = Path(tempfile.mkdtemp(prefix="rerank-sidecar-metrics-"))
+    metrics_dir, owned = prepare_metrics_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from sidecar.logs import configure_logging
     from sidecar.settings import ConfigError, Settings
     try:
         settings = Settings.load(args.config, opensearch_url=args.opensearch, reranker=args.reranker,
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"rerank-sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
     settings = with_thread_defaults(settings, args.workers)
+    configure_logging(getattr(args, "log_level", "INFO"), json_lines=settings.log_json)
     embedded = None
     try:
         if settings.opensearch_url is None:
@@ -56,15 +58,15 @@ def run(args: argparse.Namespace) -> int:
         if embedded is not None:
             embedded[0].terminate()
             embedded[0].wait(timeout=30)
-        shutil.rmtree(metrics_dir, ignore_errors=True)
+        clear_metrics_dir(metrics_dir, remove=owned)
     return 0
 
 
 def with_thread_defaults(settings: Any, workers: int | None) -> Any:
     """Inference threads per worker = cores / workers: every core busy, none oversubscribed.
 
-    Inside a worker one batcher thread per model makes the model calls, so gunicorn's request
-    threads (which tokenize and wait on the cluster) never multiply the inference threads.
+    Inside a worker that many single-threaded model threads make the model calls, so gunicorn's
+    request threads (which tokenize and wait on the cluster) never multiply the inference threads.
     """
     if settings.inference_threads is not None:
         return settings
@@ -73,6 +75,27 @@ def with_thread_defaults(settings: Any, workers: int | None) -> Any:
     from sidecar import gunicorn_conf
     count = workers or gunicorn_conf.workers
     return replace(settings, inference_threads=max(1, (os.cpu_count() or 1) // max(1, count)))
+
+
+def prepare_metrics_dir(given: str | None) -> tuple[Path, bool]:
+    """The multiprocess directory, emptied: the one given (a volume, say), else a new temporary one.
+
+    Files of an earlier run would be summed into this run's metrics. Returns (directory, ours to remove).
+    """
+    if not given:
+        return Path(tempfile.mkdtemp(prefix="rerank-sidecar-metrics-")), True
+    directory = Path(given)
+    directory.mkdir(parents=True, exist_ok=True)
+    clear_metrics_dir(directory, remove=False)
+    return directory, False
+
+
+def clear_metrics_dir(directory: Path, *, remove: bool) -> None:
+    if remove:
+        shutil.rmtree(directory, ignore_errors=True)
+        return
+    for path in directory.glob("*.db"):   # only prometheus_client's files: the folder may hold others
+        path.unlink(missing_ok=True)
 
 
 def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -109,7 +132,8 @@ def _gunicorn_app() -> Any:
         def load_config(self) -> None:
             from sidecar import gunicorn_conf
             for key in ("bind", "workers", "worker_class", "threads", "timeout", "graceful_timeout", "keepalive",
-                        "preload_app", "limit_request_line", "accesslog", "child_exit"):
+                        "preload_app", "limit_request_line", "accesslog", "child_exit", "logger_class",
+                        "control_socket_disable"):
                 self.cfg.set(key, getattr(gunicorn_conf, key))
             self.cfg.set("bind", f"{self.args.host}:{self.args.port}")
             if self.args.workers:

@@ -7,8 +7,9 @@ import json
 import logging
 import socket
 import ssl
+import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,8 +92,10 @@ class Upstream:
     reason names the cluster's host and port, never credentials, paths or bodies.
     """
 
-    def __init__(self, config: UpstreamConfig) -> None:
+    def __init__(self, config: UpstreamConfig,
+                 observer: Callable[[str, str, float], None] | None = None) -> None:
         self.config = config
+        self.observer = observer   # (path and query, outcome, seconds) after each request: the metrics
         parts = urlsplit(config.url)
         host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
         port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -127,6 +130,7 @@ class Upstream:
         if body is not None and not isinstance(body, bytes | bytearray):
             prepared.headers[_SEND_TIMEOUT_OPTION] = str(read_timeout)
         prepared.body = body
+        started = time.monotonic()
         try:
             # the adapter, not a Session: no cookie jar shared between callers, no redirect handling
             # (a Session reads a 3xx body to build the next request even when not following it)
@@ -134,9 +138,17 @@ class Upstream:
                                           timeout=(self.config.connect_timeout_s, read_timeout))
             if not stream:
                 response.content  # noqa: B018 - read the whole answer now, inside the error handling
-            return response
         except requests.RequestException as exc:
-            raise self.translate_error(exc, prepared.method, read_timeout) from exc
+            error = self.translate_error(exc, prepared.method, read_timeout)
+            self._observe(path_and_query, "timeout" if isinstance(error, UpstreamTimeout) else "unavailable",
+                          started)
+            raise error from exc
+        self._observe(path_and_query, f"{response.status_code // 100}xx", started)
+        return response
+
+    def _observe(self, path_and_query: str, outcome: str, started: float) -> None:
+        if self.observer is not None:
+            self.observer(path_and_query, outcome, time.monotonic() - started)
 
     def json(self, method: str, path_and_query: str, body: Any | None = None,
              headers: Mapping[str, str] | None = None, *, timeout_s: float | None = None,
