@@ -105,7 +105,7 @@ class Models:
         """Load (and run once) every model known at start; readiness waits for this."""
         for name in dict.fromkeys(names):
             try:
-                scorer = self.scorer(name)
+                scorer = _unobserved(self.scorer(name))  # warm-up calls are not traffic: no metrics
                 for count, words in ((1, 8), (16, 120)):  # a short and a typical batch shape
                     scorer.score_pairs("warm up the model", ["the first request is not slow " * (words // 6)] * count)
             except Exception as exc:
@@ -172,6 +172,15 @@ def _warm_up(models: Models, profiles: Any, settings: Settings) -> None:
     rerankers = [settings.defaults.reranker] + [p.reranker for p in settings.profiles]
     bi_encoders = [c.model for c in contracts.values()] + [p.bi_encoder for p in settings.profiles if p.bi_encoder]
     models.warm_up(rerankers, bi_encoders)
+
+
+def _unobserved(scorer: Any) -> Any:
+    """The model itself, under the batcher and the metrics wrapper."""
+    from sidecar.instrument import InstrumentedScorer
+    from sidecar.rerank import BatchingScorer
+    if isinstance(scorer, BatchingScorer):
+        scorer = scorer.inner
+    return scorer.wrapped if isinstance(scorer, InstrumentedScorer) else scorer
 
 
 def _backend_of(scorer: Any) -> str:

@@ -81,6 +81,10 @@ class InstrumentedScorer:
         self._scorer = scorer
         self._metrics = metrics
 
+    @property
+    def wrapped(self) -> Any:
+        return self._scorer
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._scorer, name)
 
