@@ -215,11 +215,14 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     qrels, queries = load_queries(Path(args.data), args.queries)
     systems = build_systems(args.model, [b for b in args.backends.split(",") if b], args.threads)
+    load_before = os.getloadavg()[0]
     seconds, scores = side_by_side(systems, queries)
     result = summarize(seconds, scores, qrels, queries, args.model, args.threads)
     print_table(result)
+    print(f"load average (1 min) before / after the side-by-side part: {load_before:.1f} / {os.getloadavg()[0]:.1f}")
     sidecar_rows = {} if args.no_sidecar else concurrency(args, queries)
     result.update({"sidecar": sidecar_rows, "model": Path(args.model).name, "threads": args.threads,
+                   "load_average": [load_before, os.getloadavg()[0]],
                    "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                    "date": time.strftime("%Y-%m-%d")})
     (out / "rerank.json").write_text(json.dumps(result, indent=1))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from sidecar.rerank import load_scorer, passage_budget, rerank_documents, split_passages
+from sidecar.rerank import BatchingScorer, load_scorer, passage_budget, rerank_documents, split_passages
 from sidecar.rerank.loading import clear_loaded
 from sidecar.rerank.onnx_backend import OnnxScorer
 from sidecar.rerank.onnx_export import exported_model
@@ -141,8 +142,15 @@ def test_int8_keeps_rankings_on_dl19(dl19_slice):
     model = str(shared_model("minilm-l6-distilled-ce"))
     qrels, queries = dl19_slice
     qrels = [q for q in qrels if q.query_id in {qid for qid, _query, _hits in queries}]
-    runs = {backend: _rerank_run(load_scorer(model, backend=backend, device="cpu"), queries)
-            for backend in ("torch", "onnx", "onnx-int8")}
+    import torch
+
+    threads = torch.get_num_threads()
+    try:  # as the sidecar runs them: single-threaded calls, one model thread per core
+        runs = {backend: _rerank_run(BatchingScorer(load_scorer(model, backend=backend, device="cpu", threads=1),
+                                                    workers=os.cpu_count() or 1), queries)
+                for backend in ("torch", "onnx", "onnx-int8")}
+    finally:
+        torch.set_num_threads(threads)
     reference = runs["torch"]
     for qid, scores in runs["onnx"].items():
         np.testing.assert_allclose([scores[d] for d in reference[qid]], list(reference[qid].values()),
