@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from sidecar.rerank import BatchingScorer, load_scorer, passage_budget, rerank_documents, split_passages
+from sidecar.rerank import (
+    BatchingScorer,
+    load_scorer,
+    passage_budget,
+    rerank_documents,
+    split_passages,
+)
 from sidecar.rerank.loading import clear_loaded
 from sidecar.rerank.onnx_backend import OnnxScorer
 from sidecar.rerank.onnx_export import exported_model
