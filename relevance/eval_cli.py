@@ -99,11 +99,12 @@ def run(args: argparse.Namespace) -> int:
 def _run(options: object) -> int:
     from relevance.charts import quality_latency_chart, stage_latency_chart
     from relevance.evaluate import evaluate
-    from relevance.report import table, write_results
+    from relevance.report import table, write_results, write_runs
 
     evaluation = evaluate(options)  # type: ignore[arg-type]
     out: Path = options.out  # type: ignore[attr-defined]
     paths = write_results(out, evaluation.results, evaluation.per_query, evaluation.query_ids)
+    paths.append(write_runs(out, evaluation.runs))
     paths.append(quality_latency_chart(evaluation.results, out / "quality_latency.png"))
     paths.append(stage_latency_chart(evaluation.results, out / "stage_latency.png"))
     print(table(evaluation.results))

@@ -72,6 +72,24 @@ def write_results(out: Path, results: dict[str, Any], per_query: Mapping[str, np
     return paths
 
 
+def write_runs(out: Path, runs: list[SystemRun]) -> Path:
+    """Each system's ranking as a TREC run file (`qid Q0 docid rank score name`), for trec_eval and friends."""
+    folder = out / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    for system in runs:
+        name = system.spec.name
+        with (folder / f"{_file_name(name)}.trec").open("w", encoding="utf-8") as handle:
+            for qid, docs in system.run.items():
+                ranked = sorted(docs.items(), key=lambda item: -item[1])
+                handle.writelines(f"{qid} Q0 {doc} {rank} {score:.6f} {_file_name(name)}\n"
+                                  for rank, (doc, score) in enumerate(ranked, start=1))
+    return folder
+
+
+def _file_name(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_.@+" else "_" for ch in name)
+
+
 def _num(value: Any) -> Any:
     if value is None:
         return ""
