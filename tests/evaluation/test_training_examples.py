@@ -7,7 +7,13 @@ import json
 import pytest
 
 from relevance.datasets import DatasetError
-from relevance.training.examples import QueryJudgments, from_clicks, from_qrels, split, training_pairs
+from relevance.training.examples import (
+    QueryJudgments,
+    from_clicks,
+    from_qrels,
+    split,
+    training_pairs,
+)
 
 
 def judged(qid: str, positives: list[str], negatives: list[str], candidates: list[str]) -> QueryJudgments:
