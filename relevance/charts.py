@@ -25,10 +25,15 @@ def quality_latency_chart(results: dict[str, Any], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     lines: dict[str, list[tuple[float, float, int]]] = {}
     for name, entry in systems.items():
-        latency = max(entry["latency_ms"].get("total", {}).get("p50", 0.0), 0.01)
+        if "total" not in entry["latency_ms"]:  # a given run: its quality as a reference line
+            ax.axhline(entry[PRIMARY], linestyle="--", color="grey", linewidth=1, label=f"{name} (no latency)")
+            continue
+        latency = max(entry["latency_ms"]["total"]["p50"], 0.01)
         if entry["kind"] == "rerank" and entry.get("window"):
             lines.setdefault(entry.get("reranker", name), []).append((latency, entry[PRIMARY], entry["window"]))
             continue
+        if entry["kind"] == "rerank":
+            continue  # a reranker over a given run: drawn below
         ax.scatter([latency], [entry[PRIMARY]], marker="s", s=40, zorder=3)
         ax.annotate(name, (latency, entry[PRIMARY]), textcoords="offset points", xytext=(5, -3), fontsize=8)
     for model, points in lines.items():
@@ -46,8 +51,8 @@ def quality_latency_chart(results: dict[str, Any], path: Path) -> Path:
     ax.set_ylabel(PRIMARY)
     ax.set_title(f"{results['dataset']}: quality vs latency ({results['queries']} queries)")
     ax.grid(True, which="both", alpha=0.3)
-    if lines:
-        ax.legend(loc="lower right", fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
