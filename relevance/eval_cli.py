@@ -35,6 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--relevance-level", type=int, default=1,
         help="lowest grade binary measures count as relevant (trec_eval -l; default 1, TREC DL uses 2)")
     add("--backend", default=None, help="rerank backend (default: rerank_backend setting, torch)")
+    add("--threads", type=int, help="torch threads for the models (default: torch's, the torch_threads setting)")
     add("--calibrate", action="store_true", help="fit the sigmoid temperature and bias on the judgments")
     add("--config", help="settings file to merge the calibration into (else DIR/calibration.yaml only)")
     group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
@@ -72,7 +73,7 @@ def options_from(args: argparse.Namespace) -> object:
         text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
         id_field=args.id_field, relevance_level=args.relevance_level, max_queries=args.max_queries,
         seed=args.seed, backend=args.backend or settings.rerank_backend, calibrate=args.calibrate,
-        config=Path(args.config) if args.config else None)
+        config=Path(args.config) if args.config else None, threads=args.threads or settings.torch_threads)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,6 +101,10 @@ def _run(options: object) -> int:
     from relevance.charts import quality_latency_chart, stage_latency_chart
     from relevance.evaluate import evaluate
     from relevance.report import table, write_results, write_runs
+
+    if options.threads:  # type: ignore[attr-defined]
+        import torch
+        torch.set_num_threads(options.threads)  # type: ignore[attr-defined]
 
     evaluation = evaluate(options)  # type: ignore[arg-type]
     out: Path = options.out  # type: ignore[attr-defined]

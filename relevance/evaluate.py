@@ -45,6 +45,7 @@ class EvalOptions:
     backend: str = "torch"
     calibrate: bool = False
     config: Path | None = None
+    threads: int | None = None
 
 
 @dataclass
