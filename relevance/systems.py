@@ -101,8 +101,11 @@ class PipelineRunner:
         if resolved.profile is None:
             raise SearchError(resolved.problem or f"index [{self.index}] has no ingest contract: the sidecar "
                               "cannot embed queries for it (ingest it with `rerank-sidecar ingest`)", status=400)
+        # load the models before the clock starts: loading is not query latency
+        if spec.kind != "bm25":
+            models.bi_encoder(resolved.profile.bi_encoder)
         if spec.kind == "rerank":
-            models.scorer(spec.reranker)  # load before the clock starts: loading is not query latency
+            models.scorer(spec.reranker)
         result = SystemRun(spec)
         for qid, text in tqdm(queries.items(), desc=f"{position}{spec.name}", unit="q", leave=False):
             try:
