@@ -73,6 +73,9 @@ def evaluate(options: EvalOptions) -> Evaluation:
     if not query_ids:
         raise ValueError("no query has both a text and a judgment: check that --topics and --qrels use the same ids")
     queries = {q: dataset.queries[q] for q in query_ids}
+    from sidecar.rerank import load_scorer
+    for model in options.rerankers:  # fail before any work when a model cannot be loaded
+        load_scorer(model, backend=options.backend)
     context: dict[str, Any] = {}
     if dataset.is_run:
         runs = _given_run_systems(dataset, query_ids, options)

@@ -108,3 +108,11 @@ def test_dl19_slice_given_and_rerank(tmp_path, tiny_cross_encoder):
     direct = predict_run(tiny_cross_encoder, dataset, ids)
     assert means(per_query(reranked.run, dataset.qrels, ids, 2))["ndcg@10"] == pytest.approx(
         means(per_query(direct, dataset.qrels, ids, 2))["ndcg@10"], abs=1e-9)
+
+
+def test_a_reranker_that_cannot_load_stops_before_any_work(given_run, tmp_path, capsys):
+    run_path, qrels_path = given_run
+    assert main(["eval", str(run_path), "--qrels", str(qrels_path), "--reranker", "no-such-model",
+                 "--out", str(tmp_path / "out")]) == 2
+    assert "no-such-model" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
