@@ -76,6 +76,16 @@ def options_from(args: argparse.Namespace) -> object:
         config=Path(args.config) if args.config else None, threads=args.threads or settings.torch_threads)
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the localsearch this command started is stopped too."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run(args: argparse.Namespace) -> int:
     from relevance.datasets import DatasetError
     from relevance.stack import StackError
@@ -83,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
     from sidecar.models import ModelNotFound
     from sidecar.settings import ConfigError
 
+    stop_on_sigterm()
     try:
         options = options_from(args)
         return _run(options)

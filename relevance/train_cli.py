@@ -85,10 +85,11 @@ def options_from(args: argparse.Namespace) -> object:
 
 def run(args: argparse.Namespace) -> int:
     from relevance.datasets import DatasetError
+    from relevance.eval_cli import stop_on_sigterm
     from relevance.stack import StackError
     from sidecar.errors import SearchError
     from sidecar.models import ModelNotFound
-
+    stop_on_sigterm()
     try:
         options = options_from(args)
         from relevance.training.job import train_reranker
@@ -99,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
     except SearchError as exc:
         print(f"rerank-sidecar train-reranker: error: {exc.reason}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rerank-sidecar train-reranker: interrupted", file=sys.stderr)
+        return 130
     print(f"trained on {report['train_pairs']} pairs ({report['train_positives']} positive) from "
           f"{report['train_queries']} queries in {report['train_seconds']:.0f} s on {report['device']}, "
           f"{report['steps']} steps, final loss {report['train_loss']:.4f}")
