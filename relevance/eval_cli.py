@@ -6,6 +6,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -76,14 +78,19 @@ def options_from(args: argparse.Namespace) -> object:
         config=Path(args.config) if args.config else None, threads=args.threads or settings.torch_threads)
 
 
-def stop_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so the localsearch this command started is stopped too."""
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C while the command runs, so the localsearch it started is stopped too."""
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, interrupt)
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
     from sidecar.models import ModelNotFound
     from sidecar.settings import ConfigError
 
-    stop_on_sigterm()
     try:
         options = options_from(args)
-        return _run(options)
+        with stop_on_sigterm():
+            return _run(options)
     except (DatasetError, StackError, ConfigError, ModelNotFound, ValueError) as exc:
         print(f"rerank-sidecar eval: error: {exc}", file=sys.stderr)
         return 2

@@ -89,11 +89,11 @@ def run(args: argparse.Namespace) -> int:
     from relevance.stack import StackError
     from sidecar.errors import SearchError
     from sidecar.models import ModelNotFound
-    stop_on_sigterm()
     try:
         options = options_from(args)
         from relevance.training.job import train_reranker
-        report = train_reranker(options)  # type: ignore[arg-type]
+        with stop_on_sigterm():
+            report = train_reranker(options)  # type: ignore[arg-type]
     except (DatasetError, StackError, ModelNotFound, ValueError, OSError) as exc:
         print(f"rerank-sidecar train-reranker: error: {exc}", file=sys.stderr)
         return 2
