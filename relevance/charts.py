@@ -71,6 +71,10 @@ def stage_latency_chart(results: dict[str, Any], path: Path) -> Path:
             width = latency.get(stage, {}).get("p50", 0.0)
             ax.barh(row, width, left=left, color=colour, label=stage if row == 0 else None)
             left += width
+        total = latency.get("total", {}).get("p50")
+        if total is not None:  # first-stage bars vanish next to a rerank: the number says it
+            ax.annotate(f"{total:.0f} ms" if total >= 10 else f"{total:.1f} ms", (left, row),
+                        textcoords="offset points", xytext=(4, -3), fontsize=7)
         p99 = latency.get("total", {}).get("p99")
         if p99:
             ax.plot([p99], [row], marker="|", color="black", markersize=12, label="p99 total" if row == 0 else None)
