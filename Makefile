@@ -26,7 +26,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check sidecar ingest localsearch tests bench
+	$(BIN)/ruff check sidecar ingest localsearch relevance tests bench
 
 demo: $(STAMP)
 	$(BIN)/rerank-sidecar demo $(ARGS)
