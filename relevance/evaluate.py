@@ -69,6 +69,8 @@ def choose_queries(dataset: Dataset, limit: int | None, seed: int) -> list[str]:
 
 def evaluate(options: EvalOptions) -> Evaluation:
     dataset = load_dataset(options.dataset, qrels=options.qrels, topics=options.topics, split=options.split)
+    if options.dataset is None and options.index:
+        dataset.name = options.index  # judgments for an existing index: name the results after it
     query_ids = choose_queries(dataset, options.max_queries, options.seed)
     if not query_ids:
         raise ValueError("no query has both a text and a judgment: check that --topics and --qrels use the same ids")
