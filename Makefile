@@ -40,7 +40,7 @@ prometheus-tools:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check sidecar ingest localsearch tests bench
+	$(BIN)/ruff check sidecar ingest localsearch relevance tests bench
 
 demo: $(STAMP)
 	$(BIN)/rerank-sidecar demo $(ARGS)

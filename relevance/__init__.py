@@ -1,0 +1,1 @@
+"""Relevance tooling: offline evaluation, window choice, score calibration and reranker fine-tuning."""

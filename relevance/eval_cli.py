@@ -1,0 +1,143 @@
+"""`rerank-sidecar eval`: compare BM25, k-NN, hybrid and hybrid + rerank on your own judgments."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Evaluate retrieval and reranking on judged queries through the sidecar's own pipeline. DATASET is a "
+        "BEIR folder, a corpus file with --topics and --qrels, or a run with candidate texts (JSON: "
+        "[{query, hits: [{qid, docid, content, score}]}]); omit it with --index to evaluate an existing index.")
+    add = parser.add_argument
+    add("dataset", nargs="?", help="BEIR folder, corpus file, or JSON run with candidate texts")
+    add("--qrels", help="judgments: TREC qrels (qid 0 docid grade) or BEIR TSV")
+    add("--topics", help="queries: qid<TAB>text (.gz too) or JSON Lines with _id and text")
+    add("--split", default="test", help="BEIR qrels split (default test)")
+    add("--reranker", action="append", default=None, metavar="NAME_OR_PATH",
+        help="cross-encoder to compare; repeat for several (default: the configured reranker)")
+    add("--windows", help="rerank window sizes, comma separated (default 10,20,50,100,200; a given run: "
+        "the whole list)")
+    add("--fusions", default="min_max,l2,z_score,rrf", help="hybrid fusion methods to compare")
+    add("--rerank-fusion", default="min_max", help="fusion of the first stage under the reranker (default "
+        "min_max)")
+    add("--baseline", help="system the others are tested against (default bm25, or given)")
+    add("--out", help="output folder (default eval-results/<dataset>)")
+    add("--max-queries", type=int, help="evaluate a seeded sample of this many judged queries")
+    add("--seed", type=int, default=0, help="seed of the sample and of the randomization test (default 0)")
+    add("--relevance-level", type=int, default=1,
+        help="lowest grade binary measures count as relevant (trec_eval -l; default 1, TREC DL uses 2)")
+    add("--backend", default=None, help="rerank backend (default: rerank_backend setting, torch)")
+    add("--threads", type=int, help="torch threads for the models (default: torch's, the torch_threads setting)")
+    add("--calibrate", action="store_true", help="fit the sigmoid temperature and bias on the judgments")
+    add("--config", help="settings file to merge the calibration into (else DIR/calibration.yaml only)")
+    group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
+    group.add_argument("--opensearch", metavar="URL", help="cluster URL (default $OPENSEARCH_URL, else localsearch)")
+    group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
+    group.add_argument("--password", help="basic auth password (or $OPENSEARCH_PASSWORD)")
+    group.add_argument("--index", help="evaluate this existing index (no ingest)")
+    group.add_argument("--data-dir", help="localsearch data folder (default $RERANK_DATA_DIR or ./data/localsearch)")
+    group.add_argument("--bi-encoder", help="bi-encoder for ingest (default all-MiniLM-L6-v2)")
+    group.add_argument("--text-field", help="fields to index and rerank, comma separated (default title,text)")
+    group.add_argument("--id-field", help="document id field of the corpus (default _id, id or doc_id)")
+
+
+def options_from(args: argparse.Namespace) -> object:
+    from relevance.evaluate import EvalOptions
+    from sidecar.models import DEFAULT_BI_ENCODER
+    from sidecar.settings import Settings
+
+    settings = Settings.load(env=os.environ)
+    rerankers = args.reranker or [settings.defaults.reranker]
+    windows = [int(w) for w in args.windows.split(",") if w.strip()] if args.windows else None
+    if windows and any(w < 1 for w in windows):
+        raise ValueError("--windows must be positive integers")
+    name = Path(args.dataset).name.split(".")[0] if args.dataset else (args.index or "index")
+    return EvalOptions(
+        dataset=args.dataset, qrels=args.qrels, topics=args.topics, split=args.split, rerankers=rerankers,
+        windows=windows, fusions=[f.strip() for f in args.fusions.split(",") if f.strip()],
+        rerank_fusion=args.rerank_fusion, baseline=args.baseline,
+        out=Path(args.out or Path("eval-results") / name),
+        opensearch=args.opensearch or os.environ.get("OPENSEARCH_URL"),
+        user=args.user or os.environ.get("OPENSEARCH_USER"),
+        password=args.password or os.environ.get("OPENSEARCH_PASSWORD"), index=args.index,
+        data_dir=Path(args.data_dir or os.environ.get("RERANK_DATA_DIR") or "data/localsearch"),
+        bi_encoder=args.bi_encoder or os.environ.get("RERANK_BI_ENCODER") or DEFAULT_BI_ENCODER,
+        text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
+        id_field=args.id_field, relevance_level=args.relevance_level, max_queries=args.max_queries,
+        seed=args.seed, backend=args.backend or settings.rerank_backend, calibrate=args.calibrate,
+        config=Path(args.config) if args.config else None, threads=args.threads or settings.torch_threads)
+
+
+@contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C while the command runs, so the localsearch it started is stopped too."""
+    import signal
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    from relevance.datasets import DatasetError
+    from relevance.stack import StackError
+    from sidecar.errors import SearchError
+    from sidecar.models import ModelNotFound
+    from sidecar.settings import ConfigError
+
+    try:
+        options = options_from(args)
+        with stop_on_sigterm():
+            return _run(options)
+    except (DatasetError, StackError, ConfigError, ModelNotFound, ValueError) as exc:
+        print(f"rerank-sidecar eval: error: {exc}", file=sys.stderr)
+        return 2
+    except SearchError as exc:
+        print(f"rerank-sidecar eval: error: {exc.reason}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rerank-sidecar eval: interrupted", file=sys.stderr)
+        return 130
+
+
+def _run(options: object) -> int:
+    from relevance.charts import quality_latency_chart, stage_latency_chart
+    from relevance.evaluate import evaluate
+    from relevance.report import table, write_results, write_runs
+
+    if options.threads:  # type: ignore[attr-defined]
+        import torch
+        torch.set_num_threads(options.threads)  # type: ignore[attr-defined]
+
+    evaluation = evaluate(options)  # type: ignore[arg-type]
+    out: Path = options.out  # type: ignore[attr-defined]
+    paths = write_results(out, evaluation.results, evaluation.per_query, evaluation.query_ids)
+    paths.append(write_runs(out, evaluation.runs))
+    paths.append(quality_latency_chart(evaluation.results, out / "quality_latency.png"))
+    paths.append(stage_latency_chart(evaluation.results, out / "stage_latency.png"))
+    print(table(evaluation.results))
+    calibration = evaluation.results.get("calibration")
+    if calibration:
+        for model, fit in calibration["fits"].items():
+            held = fit["ece_after_held_out"]
+            print(f"calibration of {model}: temperature {fit['temperature']:.4f}, bias {fit['bias']:+.4f} on "
+                  f"{fit['pairs']} pairs ({fit['positives']} relevant); ECE {fit['ece_before']:.4f} -> "
+                  f"{fit['ece_after']:.4f}" + (f" (held-out half {held:.4f})" if held is not None else ""))
+        print(f"calibrated settings written to {calibration['config']}")
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0

@@ -1,0 +1,115 @@
+"""`rerank-sidecar train-reranker`: fine-tune a cross-encoder on your judgments or click logs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Fine-tune a cross-encoder on judged queries (a BEIR folder, or a corpus with --topics and --qrels) or "
+        "on click logs (--clicks, JSON Lines of query, document or doc_id, label). Hard negatives are mined "
+        "from the index with the sidecar's hybrid retrieval; a validation split is kept and measured before "
+        "and after; the result is a folder CrossEncoder (and the sidecar's --reranker) loads.")
+    add = parser.add_argument
+    add("dataset", nargs="?", help="BEIR folder or corpus file (ingested when no --index is given)")
+    add("--model", required=True, help="start from this cross-encoder or BERT-family checkpoint (name or path)")
+    add("--out", required=True, help="folder to save the fine-tuned model and training.json into")
+    add("--qrels", help="judgments: TREC qrels or BEIR TSV")
+    add("--topics", help="queries: qid<TAB>text or JSON Lines")
+    add("--clicks", help="click log: JSON Lines with query, label (0..1) and document (text) or doc_id")
+    add("--relevance-level", type=int, default=1, help="lowest grade counted as a positive (default 1)")
+    group = parser.add_argument_group("negatives and validation")
+    group.add_argument("--negatives", type=int, default=4, help="hard negatives per query (default 4)")
+    group.add_argument("--mine-depth", type=int, default=30, help="hybrid candidates mined per query (default 30)")
+    group.add_argument("--skip-top", type=int, default=0,
+                       help="skip this many top candidates when sampling negatives (unjudged near-duplicates "
+                       "of positives sit there; default 0)")
+    group.add_argument("--fusion", default="min_max", help="hybrid fusion used for mining (default min_max)")
+    group.add_argument("--validation-fraction", type=float, default=0.1,
+                       help="share of queries held out for validation (default 0.1)")
+    group.add_argument("--max-queries", type=int, help="use only the first N judged queries (by id)")
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=float, default=1.0, help="passes over the pairs (default 1)")
+    group.add_argument("--max-steps", type=int, help="stop after this many optimiser steps")
+    group.add_argument("--batch-size", type=int, default=16, help="pairs per step (default 16)")
+    group.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate (default 2e-5)")
+    group.add_argument("--warmup-ratio", type=float, default=0.1, help="linear warm-up share (default 0.1)")
+    group.add_argument("--max-length", type=int, default=256, help="tokens per pair (default 256)")
+    group.add_argument("--pos-weight", type=float, help="BCE weight of positive pairs (default 1)")
+    group.add_argument("--seed", type=int, default=42, help="seed of the split, sampling, head and order")
+    group.add_argument("--device", help="torch device (default cuda when present, else cpu)")
+    group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
+    group.add_argument("--index", help="mine negatives from this existing index (no ingest)")
+    group.add_argument("--opensearch", metavar="URL", help="cluster URL (default $OPENSEARCH_URL, else localsearch)")
+    group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
+    group.add_argument("--password", help="basic auth password (or $OPENSEARCH_PASSWORD)")
+    group.add_argument("--data-dir", help="localsearch data folder (default $RERANK_DATA_DIR or ./data/localsearch)")
+    group.add_argument("--bi-encoder", help="bi-encoder for ingest (default all-MiniLM-L6-v2)")
+    group.add_argument("--text-field", help="fields to index and rerank, comma separated (default title,text)")
+    group.add_argument("--id-field", help="document id field of the corpus (default _id, id or doc_id)")
+
+
+def options_from(args: argparse.Namespace) -> object:
+    from relevance.training.finetune import TrainConfig
+    from relevance.training.job import TrainOptions
+    from sidecar.models import DEFAULT_BI_ENCODER
+
+    if not args.clicks and not args.qrels and not (args.dataset and Path(args.dataset, "corpus.jsonl").is_file()):
+        raise ValueError("give judgments: --qrels with --topics (or a BEIR folder), or --clicks")
+    for name in ("negatives", "mine_depth", "batch_size", "max_length"):
+        if getattr(args, name) < (0 if name == "negatives" else 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be positive")
+    if not 0.0 <= args.validation_fraction < 1.0:
+        raise ValueError("--validation-fraction must be in [0, 1)")
+    train = TrainConfig(model=args.model, out=Path(args.out), epochs=args.epochs, batch_size=args.batch_size,
+                        learning_rate=args.learning_rate, warmup_ratio=args.warmup_ratio,
+                        max_length=args.max_length, seed=args.seed, max_steps=args.max_steps,
+                        pos_weight=args.pos_weight, device=args.device)
+    return TrainOptions(
+        train=train, dataset=args.dataset, qrels=args.qrels, topics=args.topics,
+        clicks=Path(args.clicks) if args.clicks else None, index=args.index,
+        opensearch=args.opensearch or os.environ.get("OPENSEARCH_URL"),
+        user=args.user or os.environ.get("OPENSEARCH_USER"),
+        password=args.password or os.environ.get("OPENSEARCH_PASSWORD"),
+        data_dir=Path(args.data_dir or os.environ.get("RERANK_DATA_DIR") or "data/localsearch"),
+        bi_encoder=args.bi_encoder or os.environ.get("RERANK_BI_ENCODER") or DEFAULT_BI_ENCODER,
+        text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
+        id_field=args.id_field, relevance_level=args.relevance_level, negatives=args.negatives,
+        mine_depth=args.mine_depth, skip_top=args.skip_top, fusion=args.fusion,
+        validation_fraction=args.validation_fraction, max_queries=args.max_queries)
+
+
+def run(args: argparse.Namespace) -> int:
+    from relevance.datasets import DatasetError
+    from relevance.eval_cli import stop_on_sigterm
+    from relevance.stack import StackError
+    from sidecar.errors import SearchError
+    from sidecar.models import ModelNotFound
+    try:
+        options = options_from(args)
+        from relevance.training.job import train_reranker
+        with stop_on_sigterm():
+            report = train_reranker(options)  # type: ignore[arg-type]
+    except (DatasetError, StackError, ModelNotFound, ValueError, OSError) as exc:
+        print(f"rerank-sidecar train-reranker: error: {exc}", file=sys.stderr)
+        return 2
+    except SearchError as exc:
+        print(f"rerank-sidecar train-reranker: error: {exc.reason}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rerank-sidecar train-reranker: interrupted", file=sys.stderr)
+        return 130
+    print(f"trained on {report['train_pairs']} pairs ({report['train_positives']} positive) from "
+          f"{report['train_queries']} queries in {report['train_seconds']:.0f} s on {report['device']}, "
+          f"{report['steps']} steps, final loss {report['train_loss']:.4f}")
+    if "validation_after" in report:
+        for label in ("validation_retrieval", "validation_before", "validation_after"):
+            values = ", ".join(f"{k} {v:.4f}" for k, v in report[label].items())
+            print(f"{label.removeprefix('validation_'):>10} ({report['validation_queries']} validation queries): "
+                  f"{values}")
+    print(f"saved to {report['config']['out']} (load it with --reranker {report['config']['out']})")
+    return 0
