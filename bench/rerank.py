@@ -187,20 +187,21 @@ def chart(result: dict, sidecar_rows: dict, path: Path) -> None:
     ax.set_ylabel("documents reranked per second")
     ax.set_title(f"DL19 BM25 top-100, {result['queries']} queries, one client")
     if sidecar_rows:
-        ax = axes[0][1]
-        for backend, rows in sidecar_rows.items():
+        ax, twin = axes[0][1], axes[0][1].twinx()
+        for (backend, rows), color in zip(sidecar_rows.items(), ["#3b75af", "#e1812c", "#3a923a"], strict=False):
             clients = [r["clients"] for r in rows]
-            ax.plot(clients, [r["docs_per_s"] for r in rows], marker="o", label=f"{backend} docs/s")
+            ax.plot(clients, [r["docs_per_s"] for r in rows], color=color, marker="o", lw=2,
+                    label=f"{backend}: docs/s (left)")
+            twin.plot(clients, [r["p50_ms"] / 1000 for r in rows], color=color, ls="--", marker="x",
+                      label=f"{backend}: p50 s (right)")
+            twin.plot(clients, [r["p99_ms"] / 1000 for r in rows], color=color, ls=":", marker="x",
+                      label=f"{backend}: p99 s (right)")
         ax.set_xlabel("concurrent clients")
         ax.set_ylabel("documents reranked per second")
-        twin = ax.twinx()
-        for backend, rows in sidecar_rows.items():
-            clients = [r["clients"] for r in rows]
-            twin.plot(clients, [r["p50_ms"] for r in rows], ls="--", marker="x", label=f"{backend} p50")
-            twin.plot(clients, [r["p99_ms"] for r in rows], ls=":", marker="x", label=f"{backend} p99")
-        twin.set_ylabel("latency per request (ms)")
-        ax.legend(loc="upper left", fontsize=8)
-        twin.legend(loc="lower right", fontsize=8)
+        twin.set_ylabel("latency per 100-candidate request (s)")
+        lines = ax.get_legend_handles_labels()
+        more = twin.get_legend_handles_labels()
+        ax.legend(lines[0] + more[0], lines[1] + more[1], loc="upper left", fontsize=7)
         ax.set_title("through the sidecar (gunicorn, 1 worker x 8 threads)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

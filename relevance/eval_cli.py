@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--relevance-level", type=int, default=1,
         help="lowest grade binary measures count as relevant (trec_eval -l; default 1, TREC DL uses 2)")
     add("--backend", default=None, help="rerank backend (default: rerank_backend setting, torch)")
-    add("--threads", type=int, help="torch threads for the models (default: torch's, the torch_threads setting)")
+    add("--threads", type=int, help="torch threads for the models (default: torch's, the inference_threads setting)")
     add("--calibrate", action="store_true", help="fit the sigmoid temperature and bias on the judgments")
     add("--config", help="settings file to merge the calibration into (else DIR/calibration.yaml only)")
     group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
@@ -75,7 +75,7 @@ def options_from(args: argparse.Namespace) -> object:
         text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
         id_field=args.id_field, relevance_level=args.relevance_level, max_queries=args.max_queries,
         seed=args.seed, backend=args.backend or settings.rerank_backend, calibrate=args.calibrate,
-        config=Path(args.config) if args.config else None, threads=args.threads or settings.torch_threads)
+        config=Path(args.config) if args.config else None, threads=args.threads or settings.inference_threads)
 
 
 @contextmanager

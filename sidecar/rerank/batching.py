@@ -77,6 +77,7 @@ class BatchingScorer(BaseScorer):
     """A local scorer whose `score_batch` calls, from any number of threads, are merged and run by a pool."""
 
     accepts_deadline = True
+    batches_itself = True  # hand it a whole wave: it cuts the calls itself
 
     def __init__(self, inner: Scorer, *, workers: int = 1, gather_s: float = DEFAULT_GATHER_S,
                  on_batch: BatchObserver | None = None, clock: Callable[[], float] = time.monotonic) -> None:

@@ -94,7 +94,11 @@ class _Job:
             document.logits = [math.nan] * len(document.pairs)
             document.unscored = len(document.pairs)
         lengths = [len(document.pairs[k]) for document, k in slots]
-        for batch in plan_batches(lengths, self.scorer.batch_tokens):
+        if getattr(self.scorer, "batches_itself", False):  # a batcher cuts and spreads it over its model threads
+            batches = [list(range(len(slots)))] if slots else []
+        else:
+            batches = plan_batches(lengths, self.scorer.batch_tokens)
+        for batch in batches:
             pairs = [slots[i][0].pairs[slots[i][1]] for i in batch]
             if self.would_pass_deadline(padded_tokens(pairs)):
                 raise _Abort(SKIPPED_TIMEOUT)

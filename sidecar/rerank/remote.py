@@ -40,6 +40,7 @@ class RemoteError(RuntimeError):
 class RemoteScorer(BaseScorer):
     backend = "remote"
     accepts_deadline = True
+    batches_itself = True  # hand it a whole wave: it cuts the calls itself
 
     def __init__(self, url: str, name: str, tokenizer: Any, max_length: int, *, timeout_s: float = 10.0,
                  retries: int = 2, max_client_batch: int = 32, headers: dict[str, str] | None = None,
