@@ -46,7 +46,11 @@ class ProfileResolver:
             self.problems[index] = exc.reason
             return Resolved(None, None, explicit.pattern if explicit else "_none", exc.reason)
         if explicit is not None:
-            return self._with_contract(index, explicit, contract)
+            resolved = self._with_contract(index, explicit, contract)
+            if resolved.problem is None:
+                self.problems.pop(index, None)  # fixed since (re-ingested, profile changed)
+            return resolved
+        self.problems.pop(index, None)
         if contract is None:
             return Resolved(None, None, "_none")
         profile = replace(self.settings.defaults, pattern=CONTRACT_LABEL, text_fields=contract.text_fields,

@@ -85,9 +85,11 @@ def register_routes(app: Flask) -> None:
             problems["models"] = "still loading"
         if not parts["upstream"].ping():
             problems["upstream"] = "the cluster does not answer"
-        problems.update({f"index {k}": v for k, v in parts["profiles"].problems.items()})
+        # an index the sidecar cannot rerank is passed through (fail-open) and named here, but it does not take
+        # the pod out of service: one bad index must not make every replica unready
+        indices = {k: v for k, v in parts["profiles"].problems.items()}
         status = 200 if not problems else 503
-        return _json({"ready": not problems, "problems": problems}, status)
+        return _json({"ready": not problems, "problems": problems, "index_problems": indices}, status)
 
     @app.route("/metrics", methods=["GET"])
     def metrics() -> Response:

@@ -298,3 +298,19 @@ def test_metrics_sum_every_worker(localsearch_server, corpus_index, tiny_cross_e
         with requests.Session() as fresh:  # a new connection each time: gunicorn spreads them over workers
             assert fresh.get(f"{server.url}/_cat/indices", timeout=30).status_code == 200
     assert metric_value(server.url, "rerank_sidecar_requests_total", route="passthrough", status="200") == 12
+
+
+def test_a_contract_mismatch_is_reported_but_keeps_the_sidecar_ready(localsearch_server, corpus_index,
+                                                                     tiny_cross_encoder):
+    from sidecar.app import create_app
+    from sidecar.settings import Settings
+
+    settings = Settings.from_dict({"opensearch_url": localsearch_server.url, "reranker": str(tiny_cross_encoder),
+                                   "profiles": [{"index": INDEX, "bi_encoder": "acme/another-bi-encoder"}]})
+    client = create_app(settings, warm_up=False).test_client()
+    response = client.post(f"/{INDEX}/_search", json={"query": LEXICAL, "size": 3})
+    assert response.status_code == 200
+    assert response.headers["X-Rerank-Status"] == "skipped-contract-mismatch"
+    ready = client.get("/-/ready")
+    assert ready.status_code == 200 and ready.get_json()["ready"] is True
+    assert "acme/another-bi-encoder" in ready.get_json()["index_problems"][INDEX]
