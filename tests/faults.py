@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-MODES = ("pass", "stall", "html-502", "json-503", "malformed", "reset", "close", "cut-body", "refuse")
+MODES = ("pass", "stall", "html-502", "json-503", "malformed", "wrong-shape", "reset", "close", "cut-body", "refuse")
 
 
 class FaultProxy:
@@ -88,7 +88,7 @@ class FaultProxy:
             self.release.wait(60)
             _reset(connection)
             return False
-        if mode == "reset":
+        if mode in ("reset", "refuse"):   # refuse: a dead cluster's open connections die too
             _reset(connection)
             return False
         if mode == "close":      # the cluster died after reading the request: no answer at all
@@ -101,6 +101,9 @@ class FaultProxy:
             connection.sendall(_framed(503, "Service Unavailable", "application/json", (
                 b'{"error":{"root_cause":[{"type":"cluster_block_exception","reason":"blocked"}],'
                 b'"type":"cluster_block_exception","reason":"blocked"},"status":503}')))
+            return True
+        if mode == "wrong-shape":   # JSON, but not what was asked for
+            connection.sendall(_framed(200, "OK", "application/json", b'{"took": 1, "hits": {"hits": "none"}}'))
             return True
         status, reason, answer_headers, answer = self._forward(method, path, headers, body)
         if mode == "malformed":
