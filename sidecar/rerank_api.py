@@ -51,7 +51,7 @@ def register_rerank_api(app: Flask) -> None:
 
 
 def _body(limit: int) -> bytes:
-    request.max_content_length = limit   # a chunked body is cut off at the limit, not read whole first
+    request.max_content_length = limit + 1   # a chunked body is cut off past the limit, not read whole first
     try:
         return request.get_data(cache=False)
     except RequestEntityTooLarge:
@@ -77,6 +77,8 @@ def _parse(raw: bytes, limit: int) -> dict[str, Any]:
         raise TeiError("missing field `texts` (a list of strings)", "Validation", 422)
     if not texts:
         raise TeiError("`texts` cannot be empty", "Empty", 400)
+    from sidecar.plan import valid_text   # lone surrogates (valid JSON escapes) would break the tokenizer
+    body["query"], body["texts"] = valid_text(body["query"]), [valid_text(t) for t in texts]
     for flag in ("raw_scores", "truncate", "return_text"):
         if not isinstance(body.get(flag, False), bool) and body.get(flag) is not None:
             raise TeiError(f"`{flag}` must be true or false", "Validation", 422)
