@@ -220,12 +220,12 @@ def cache_entry_bytes(window: int) -> dict:
     """Bytes one entry of each cache holds (tracemalloc over many synthetic, realistic entries)."""
     import tracemalloc
 
+    from ingest.corpora import scifact_documents
     from sidecar.pipeline import CachedWindow
     from sidecar.rerank.cache import CachedScore, ScoreCache
     from sidecar.respond import Ranked
     from sidecar.retrieve import Candidate, FirstStage
     from sidecar.window_cache import WindowCache
-    from ingest.corpora import scifact_documents
 
     docs = [d for _, d in zip(range(window), scifact_documents(), strict=False)]
     query = "a claim of the usual length about a gene and a disease in mice " * 2

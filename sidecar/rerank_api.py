@@ -77,7 +77,9 @@ def _parse(raw: bytes, limit: int) -> dict[str, Any]:
         raise TeiError("missing field `texts` (a list of strings)", "Validation", 422)
     if not texts:
         raise TeiError("`texts` cannot be empty", "Empty", 400)
-    from sidecar.plan import valid_text   # lone surrogates (valid JSON escapes) would break the tokenizer
+    from sidecar.plan import (
+        valid_text,  # lone surrogates (valid JSON escapes) would break the tokenizer
+    )
     body["query"], body["texts"] = valid_text(body["query"]), [valid_text(t) for t in texts]
     for flag in ("raw_scores", "truncate", "return_text"):
         if not isinstance(body.get(flag, False), bool) and body.get(flag) is not None:
