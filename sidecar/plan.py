@@ -154,7 +154,9 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
 def valid_text(text: str) -> str:
     """The text with lone surrogates (valid JSON escapes, not characters) replaced by U+FFFD, as the
     model's tokenizer and every UTF-8 encoder need."""
-    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if text and not text.isascii() else text
+    if not text or text.isascii():
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def check_depth(body: Any, limit: int) -> None:
