@@ -226,3 +226,15 @@ def test_json_logs_hold_no_credentials_or_document_text(tls_sidecar, certificate
     log = tls_sidecar.log()
     assert '"level": "INFO"' in log
     assert_clean(log)
+
+
+def test_a_certificate_without_its_key_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    result = subprocess.run([sys.executable, "-m", "sidecar.cli", "serve", "--opensearch", "http://127.0.0.1:9",
+                             "--certfile", str(tmp_path / "cert.pem")], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "--certfile and --keyfile go together" in result.stderr and "Traceback" not in result.stderr
