@@ -24,7 +24,11 @@ from tests.faults import FaultProxy
 
 INDEX = "e2e-docs"
 TIMEOUT_S = 1.5   # the sidecar's upstream read timeout here
-SEARCHES = staticmethod(lambda path: "_search" in path or "_msearch" in path)
+
+
+def SEARCHES(path: str) -> bool:  # noqa: N802 - a constant-like predicate
+    return "_search" in path or "_msearch" in path
+
 
 # fault -> what a reranked search (and each reranked _msearch item) answers: status, error type
 RERANKED = {
@@ -173,6 +177,7 @@ def workers_of(pid: int) -> list[int]:
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
 
 
+@pytest.mark.slow
 def test_a_worker_killed_under_load_leaves_the_others_serving(localsearch_server, corpus_index, tiny_cross_encoder,
                                                               start_sidecar):
     server = start_sidecar(localsearch_server.url, reranker=str(tiny_cross_encoder), workers=2)
