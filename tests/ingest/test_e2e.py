@@ -167,7 +167,7 @@ def test_cluster_killed_mid_run_then_resume_gives_exactly_the_full_set(start_loc
     server = start_localsearch(tmp_path / "cluster-data")
     words = "north south east west river stone cloud field".split()
     docs = [{"title": f"Entry {i}", "text": " ".join(words[(i * 3 + k) % 8] for k in range(12)) + f" item {i}"}
-            for i in range(400)]
+            for i in range(240)]
     path = tmp_path / "docs.jsonl"
     path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
     checkpoint = tmp_path / "cp.json"
@@ -178,7 +178,7 @@ def test_cluster_killed_mid_run_then_resume_gives_exactly_the_full_set(start_loc
                                stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     try:
         deadline = time.monotonic() + 180
-        while _position(checkpoint) < 48:
+        while _position(checkpoint) < 32:
             assert process.poll() is None, "ingest ended before the cluster could be killed"
             assert time.monotonic() < deadline, "no progress within 180s"
             time.sleep(0.02)
@@ -190,14 +190,14 @@ def test_cluster_killed_mid_run_then_resume_gives_exactly_the_full_set(start_loc
             process.wait()
     assert process.returncode != 0 and b"continue with --resume" in stderr, stderr[-2000:]
     stopped_at = _position(checkpoint)
-    assert 48 <= stopped_at < 400
+    assert 32 <= stopped_at < 240
 
     back = start_localsearch(tmp_path / "cluster-data", port=server.port)
     assert main([*args, "--resume", "--summary-json", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["resumed_from"] == stopped_at
     client = back.client()
     stored = all_docs(client, index_name)
-    assert client.count(index=index_name)["count"] == 400
+    assert client.count(index=index_name)["count"] == 240
     by_id = {content_id(d): d for d in docs}
     assert set(stored) == set(by_id)
     for doc_id, source in stored.items():
