@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install test lint demo bench clean prometheus-tools
+.PHONY: install test lint demo bench clean prometheus-tools audit fuzz load
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -48,5 +48,24 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/localsearch.py
 
+# known vulnerabilities in the pinned dependencies: pip-audit, in its own venv so its dependencies never mix with
+# the product's, over exactly what .venv has installed; --strict: a package it could not look up fails the
+# audit (it needs PyPI's JSON API, or OSV with ARGS="--vulnerability-service osv"), never a silent pass
+AUDIT_VENV := .venv-audit
+audit: $(STAMP)
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet pip-audit==2.10.1; }
+	$(BIN)/pip freeze --exclude-editable > $(AUDIT_VENV)/requirements.txt
+	$(AUDIT_VENV)/bin/pip-audit --requirement $(AUDIT_VENV)/requirements.txt --no-deps --disable-pip --strict --progress-spinner off $(ARGS)
+
+# coverage-guided fuzzing of the request parsers for FUZZ_SECONDS (a crash stops it and leaves crash-* here)
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP)
+	mkdir -p .fuzz-corpus
+	$(BIN)/python tests/fuzz/fuzz_parsing.py -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=3000 .fuzz-corpus tests/fuzz/seeds
+
+# mixed load against gunicorn + localsearch (bench/load.py --help); e.g. make load ARGS="--duration 600"
+load: $(STAMP)
+	$(BIN)/python bench/load.py $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(AUDIT_VENV) .fuzz-corpus .pytest_cache build *.egg-info

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
@@ -344,13 +345,15 @@ class LocalsearchApp:
     # ---- search ------------------------------------------------------------------------------
     def on_search(self, request: Request, index: str | None = None) -> tuple[int, Any]:
         params = self.params(request)
-        req = parse_request(self.json(request), params)
-        targets = self._targets(request, index)
-        if req.scroll is not None:
-            from localsearch.search import collect
-            hits, total, max_score = collect(self.engine, targets, req, 0)
-            return 200, self.engine.scrolls.open(targets, req, hits, total, max_score)
-        return 200, search(self.engine, targets, req)
+        body = self.json(request)
+        with malformed_request_is_400("search request"):
+            req = parse_request(body, params)
+            targets = self._targets(request, index)
+            if req.scroll is not None:
+                from localsearch.search import collect
+                hits, total, max_score = collect(self.engine, targets, req, 0)
+                return 200, self.engine.scrolls.open(targets, req, hits, total, max_score)
+            return 200, search(self.engine, targets, req)
 
     def on_msearch(self, request: Request, index: str | None = None) -> tuple[int, Any]:
         import time
@@ -365,9 +368,11 @@ class LocalsearchApp:
                 target = header.get("index", index)
                 if isinstance(target, list):
                     target = ",".join(target)
-                req = parse_request(body, params)
-                targets = self.engine.resolve(target, ignore_unavailable=params.get("ignore_unavailable") == "true")
-                item = search(self.engine, targets, req)
+                with malformed_request_is_400("search request"):
+                    req = parse_request(body, params)
+                    targets = self.engine.resolve(target,
+                                                  ignore_unavailable=params.get("ignore_unavailable") == "true")
+                    item = search(self.engine, targets, req)
                 item["status"] = 200
             except SearchError as exc:
                 item = exc.body()
@@ -375,7 +380,9 @@ class LocalsearchApp:
         return 200, {"took": int((time.monotonic() - started) * 1000), "responses": responses}
 
     def on_count(self, request: Request, index: str | None = None) -> tuple[int, Any]:
-        return 200, count(self.engine, self._targets(request, index), self.json(request), self.params(request))
+        body = self.json(request)
+        with malformed_request_is_400("count request"):
+            return 200, count(self.engine, self._targets(request, index), body, self.params(request))
 
     def on_scroll(self, request: Request, scroll_id: str | None = None) -> tuple[int, Any]:
         body = self.json(request) or {}
@@ -397,3 +404,20 @@ class LocalsearchApp:
 
 def _error(exc: SearchError) -> tuple[int, Any]:
     return exc.status, exc.body()
+
+
+# A request's JSON holding the wrong type or form where a query, number or list is expected surfaces as one of
+# these while the query is interpreted: the client's mistake (OpenSearch answers 400), not an internal error.
+_SHAPE_ERRORS = (TypeError, ValueError, AttributeError, KeyError, IndexError, OverflowError)
+
+
+@contextmanager
+def malformed_request_is_400(what: str) -> Iterator[None]:
+    try:
+        yield
+    except SearchError:
+        raise
+    except _SHAPE_ERRORS as exc:
+        log.debug("malformed %s", what, exc_info=True)
+        raise ParsingError(f"failed to parse the {what}: a value has the wrong type or form "
+                           f"({type(exc).__name__})") from exc

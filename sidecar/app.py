@@ -83,7 +83,7 @@ class Models:
         result = [float(x) for x in vector]
         with self._lock:
             self._embeddings[key] = result
-            while len(self._embeddings) > 10_000:
+            while len(self._embeddings) > self.settings.embedding_cache_entries:
                 self._embeddings.popitem(last=False)
         return result
 
@@ -156,6 +156,9 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     app.extensions["rerank_sidecar"] = {"settings": settings, "upstream": upstream, "models": models,
                                         "pipeline": pipeline, "profiles": profiles, "metrics": metrics}
     register_routes(app)
+    if settings.auth.enabled:
+        from sidecar.auth import register_auth
+        register_auth(app, settings.auth)
     if settings.rerank_endpoint:
         from sidecar.rerank_api import register_rerank_api
         register_rerank_api(app)

@@ -132,7 +132,7 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
         return PassThrough.of(VECTOR_QUERY, body)
     if size == 0:
         return PassThrough.of(SIZE_ZERO, body)
-    text = overrides.query_text or " ".join(query_texts(query))
+    text = valid_text(overrides.query_text or " ".join(query_texts(query)))
     if not text:
         return PassThrough.of(NO_QUERY_TEXT, body)
     _check_text_length(text, limits.max_query_chars)
@@ -149,6 +149,14 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
         passthrough_keys={key: content[key] for key in PASSTHROUGH_KEYS if key in content},
         explain=bool(overrides.explain) or content.get("explain") is True
         or str(params.get("explain", "")).lower() == "true")
+
+
+def valid_text(text: str) -> str:
+    """The text with lone surrogates (valid JSON escapes, not characters) replaced by U+FFFD, as the
+    model's tokenizer and every UTF-8 encoder need."""
+    if not text or text.isascii():
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
 
 
 def check_depth(body: Any, limit: int) -> None:

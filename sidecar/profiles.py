@@ -90,9 +90,10 @@ class ProfileResolver:
         except SearchError as exc:
             log.debug("mapping of %s unavailable: %s", index, exc.reason)
             return None
-        mapping = answer if status == 200 else None
-        with self._lock:
-            self._mappings[index] = (now + self.settings.mapping_cache_ttl_s, mapping)
+        mapping = answer if status == 200 and isinstance(answer, dict) else None
+        if status in (200, 404):   # what the index is, for everyone; a 401/403/5xx speaks of one caller or moment
+            with self._lock:
+                self._mappings[index] = (now + self.settings.mapping_cache_ttl_s, mapping)
         return mapping
 
     def known_contracts(self, headers: Mapping[str, str]) -> dict[str, IndexContract]:

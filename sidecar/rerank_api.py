@@ -15,6 +15,7 @@ import math
 from typing import Any
 
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from sidecar.rerank.passages import tokenizer_lock
 
@@ -37,7 +38,7 @@ def register_rerank_api(app: Flask) -> None:
         g.route = "rerank"
         settings = parts["settings"]
         try:
-            body = _parse(request.get_data(cache=False), settings.limits.max_body_bytes)
+            body = _parse(_body(settings.limits.max_body_bytes), settings.limits.max_body_bytes)
             texts = body["texts"]
             if len(texts) > settings.limits.max_passages_per_request:
                 raise TeiError(f"batch size {len(texts)} > maximum allowed batch size "
@@ -47,6 +48,14 @@ def register_rerank_api(app: Flask) -> None:
         except TeiError as exc:
             return _answer({"error": exc.message, "error_type": exc.error_type}, exc.status)
         return _answer(ranks, 200)
+
+
+def _body(limit: int) -> bytes:
+    request.max_content_length = limit + 1   # a chunked body is cut off past the limit, not read whole first
+    try:
+        return request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise TeiError(f"request body is larger than the limit of {limit} bytes", "Validation", 413) from None
 
 
 def _parse(raw: bytes, limit: int) -> dict[str, Any]:
@@ -68,6 +77,10 @@ def _parse(raw: bytes, limit: int) -> dict[str, Any]:
         raise TeiError("missing field `texts` (a list of strings)", "Validation", 422)
     if not texts:
         raise TeiError("`texts` cannot be empty", "Empty", 400)
+    from sidecar.plan import (
+        valid_text,  # lone surrogates (valid JSON escapes) would break the tokenizer
+    )
+    body["query"], body["texts"] = valid_text(body["query"]), [valid_text(t) for t in texts]
     for flag in ("raw_scores", "truncate", "return_text"):
         if not isinstance(body.get(flag, False), bool) and body.get(flag) is not None:
             raise TeiError(f"`{flag}` must be true or false", "Validation", 422)

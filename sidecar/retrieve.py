@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 
 from sidecar.errors import SearchError
 from sidecar.fusion import FusionConfig, fuse
+from sidecar.upstream import UpstreamMalformedResponse
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,8 @@ class Retriever:
         if self._has_neural is None:
             try:
                 status, plugins = self.upstream.json("GET", "/_cat/plugins?format=json", None, headers)
-                components = {p.get("component") for p in plugins} if status == 200 and isinstance(plugins, list) \
-                    else set()
+                components = {p.get("component") for p in plugins if isinstance(p, dict)} \
+                    if status == 200 and isinstance(plugins, list) else set()
                 self._has_neural = "opensearch-neural-search" in components
             except SearchError:
                 return "client"
@@ -171,7 +172,7 @@ class Retriever:
                                             body, headers)
         if status >= 300:
             raise UpstreamAnswer(status, answer)
-        return answer
+        return checked_search_answer(answer)
 
     def _client(self, request: Stage1Request, headers: Mapping[str, str]) -> FirstStage:
         lexical_body = request.leg_body(request.lexical_query, True)
@@ -208,15 +209,32 @@ class Retriever:
         status, answer = self.upstream.json("POST", path, payload, {**headers, "Content-Type": "application/x-ndjson"})
         if status >= 300:
             raise UpstreamAnswer(status, answer)
-        responses = answer.get("responses", [])
+        responses = answer.get("responses", []) if isinstance(answer, dict) else None
+        if not isinstance(responses, list):
+            raise UpstreamMalformedResponse("malformed response from upstream: an _msearch answer without "
+                                            "[responses]")
         for item in responses:
-            if "error" in item:
-                raise UpstreamAnswer(int(item.get("status", 500)), {k: v for k, v in item.items()})
+            if isinstance(item, dict) and "error" in item:
+                status = item.get("status")
+                raise UpstreamAnswer(status if isinstance(status, int) and 400 <= status < 600 else 500, dict(item))
+            checked_search_answer(item)
         if len(responses) != len(items):
             raise UpstreamAnswer(502, {"error": {"root_cause": [], "type": "upstream_exception",
                                                  "reason": "the cluster answered stage 1 with too few responses"},
                                        "status": 502})
         return responses
+
+
+def checked_search_answer(answer: Any) -> dict[str, Any]:
+    """A search answer whose hits stage 1 can use; anything else from the cluster is a 502, not a crash."""
+    hits = answer.get("hits") if isinstance(answer, dict) else None
+    found = hits.get("hits") if isinstance(hits, dict) else None
+    if not isinstance(found, list) or not all(
+            isinstance(h, dict) and isinstance(h.get("_id"), str) and isinstance(h.get("_index"), str)
+            and isinstance(h.get("_score", 0.0), int | float | None) for h in found):
+        raise UpstreamMalformedResponse("malformed response from upstream: a search answer without "
+                                        "[hits.hits] of documents")
+    return answer
 
 
 def _header_params(params: Mapping[str, str]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flask import Flask, Response, g, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sidecar.errors import IllegalArgument, ParsingError, SearchError
 from sidecar.logs import log_request, request_id
@@ -126,7 +126,13 @@ def _search_body(parts: dict[str, Any]) -> bytes:
     limit = parts["settings"].limits.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise_body_too_large(limit)
-    data = request.get_data(cache=True)
+    request.max_content_length = limit + 1   # a chunked body is cut off past the limit too, not read whole first
+    try:
+        data = request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise_body_too_large(limit)
+    except Exception as exc:   # the server could not read the body: bad chunked framing, a client gone
+        raise IllegalArgument(f"the request body could not be read: {type(exc).__name__}") from None
     if len(data) > limit:
         raise_body_too_large(limit)
     return data

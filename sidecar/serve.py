@@ -43,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"rerank-sidecar: configuration error: {exc}", file=sys.stderr)
         return 2
+    if bool(args.certfile) != bool(args.keyfile):
+        print("rerank-sidecar: configuration error: --certfile and --keyfile go together (TLS needs both)",
+              file=sys.stderr)
+        return 2
     settings = with_thread_defaults(settings, args.workers)
     configure_logging(getattr(args, "log_level", "INFO"), json_lines=settings.log_json)
     embedded = None
@@ -52,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
             from dataclasses import replace
             settings = replace(settings, opensearch_url=embedded[1])
             log.info("embedded localsearch (data in %s) at %s", settings.data_dir, embedded[1])
-        log.info("rerank-sidecar on http://%s:%s in front of %s", args.host, args.port, settings.opensearch_url)
+        log.info("rerank-sidecar on %s://%s:%s in front of %s", "https" if args.certfile else "http", args.host,
+                 args.port, settings.opensearch_url)
         SidecarServer(settings, args).run()
     finally:
         if embedded is not None:

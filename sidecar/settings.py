@@ -32,6 +32,37 @@ class Limits:
     max_passages_per_request: int = 2000
     max_nesting_depth: int = 64
     max_query_chars: int = 10_000
+    max_in_flight: int = 64          # per gunicorn worker, queued + running; past it 429 (0: no limit)
+
+    def validate(self) -> Limits:
+        for f in fields(self):
+            value, least = getattr(self, f.name), 0 if f.name == "max_in_flight" else 1
+            if value < least:
+                raise ConfigError(f"limits.{f.name} must be >= {least}, got {value}")
+        return self
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Optional authentication of callers by the sidecar itself (off when nothing is configured).
+
+    API keys come in `api_key_header`; users with HTTP basic auth. The sidecar's own credentials are
+    removed before a request goes upstream; exempt paths (probes) need none.
+    """
+
+    api_keys: tuple[str, ...] = ()
+    users: tuple[tuple[str, str], ...] = ()  # (name, password)
+    api_key_header: str = "X-Api-Key"
+    exempt_paths: tuple[str, ...] = ("/-/healthy", "/-/ready")
+    realm: str = "rerank-sidecar"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.api_keys or self.users)
+
+    def __repr__(self) -> str:  # secrets masked
+        return (f"AuthSettings(api_keys=<{len(self.api_keys)}>, users={[name for name, _ in self.users]!r}, "
+                f"api_key_header={self.api_key_header!r}, exempt_paths={self.exempt_paths!r})")
 
 
 @dataclass(frozen=True)
@@ -135,6 +166,7 @@ class Settings:
     window_cache_ttl_s: float = 60.0
     window_cache_entries: int = 2000
     score_cache_entries: int = 200_000
+    embedding_cache_entries: int = 10_000     # (bi-encoder, query text) -> vector
     mapping_cache_ttl_s: float = 30.0
     inference_threads: int | None = None     # intra-op threads per worker (serve: cores / workers)
     rerank_backend: str = "auto"              # for models without their own entry in `models`
@@ -145,6 +177,7 @@ class Settings:
     rerank_endpoint_model: str | None = None  # the model /rerank uses (default: defaults.reranker)
     log_json: bool = False
     msearch_concurrency: int = 4
+    auth: AuthSettings = field(default_factory=AuthSettings)
 
     def __repr__(self) -> str:  # secrets masked
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -177,7 +210,9 @@ class Settings:
                 raise ConfigError(f"config file [{path}] is not valid YAML: {exc}") from exc
             if not isinstance(data, dict):
                 raise ConfigError(f"config file [{path}] must hold a mapping at the top level")
-        data = {**data, **_from_env(env)}
+        for key, value in _from_env(env).items():
+            section = data.get(key)
+            data[key] = {**section, **value} if isinstance(value, dict) and isinstance(section, dict) else value
         data.update({k: v for k, v in overrides.items() if v is not None})
         return cls.from_dict(data)
 
@@ -192,19 +227,22 @@ class Settings:
         profiles = tuple(_profile(p, replace(defaults, pattern=_need(p, "index", f"profiles[{i}]")),
                                   f"profiles[{i}]", keep_pattern=True)
                          for i, p in enumerate(data.pop("profiles", []) or []))
-        limits = _dataclass(Limits, data.pop("limits", {}) or {}, "limits")
+        limits = _dataclass(Limits, data.pop("limits", {}) or {}, "limits").validate()
         models = _models(data.pop("models", {}) or {})
+        auth = _auth(data.pop("auth", {}) or {})
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown setting [{unknown[0]}]; known settings: {sorted(known)}")
         typed = {k: _coerce(k, v, _field_type(cls, k)) for k, v in data.items()}
         settings = cls(defaults=defaults.validate("defaults"), profiles=profiles, limits=limits, models=models,
-                       **typed)
+                       auth=auth, **typed)
         if settings.upstream_timeout_s <= 0:
             raise ConfigError("upstream_timeout_s must be positive")
         _one_of(settings.rerank_backend, RERANK_BACKENDS, "rerank_backend")
         if settings.batch_wait_ms < 0:
             raise ConfigError(f"batch_wait_ms must be >= 0, got {settings.batch_wait_ms}")
+        if settings.embedding_cache_entries < 0 or settings.score_cache_entries < 0:
+            raise ConfigError("embedding_cache_entries and score_cache_entries must be >= 0")
         if settings.inference_threads is not None and settings.inference_threads < 1:
             raise ConfigError(f"inference_threads must be >= 1, got {settings.inference_threads}")
         return settings
@@ -219,12 +257,51 @@ ENV_KEYS = {
     "RERANK_TORCH_THREADS": "inference_threads", "RERANK_LOG_JSON": "log_json",
     "RERANK_BATCH_WAIT_MS": "batch_wait_ms", "RERANK_ONNX_CACHE_DIR": "onnx_cache_dir",
     "RERANK_BACKEND": "rerank_backend", "RERANK_SETUP_USERNAME": "setup_username",
-    "RERANK_SETUP_PASSWORD": "setup_password",
+    "RERANK_SETUP_PASSWORD": "setup_password", "RERANK_AUTH_API_KEYS": "auth.api_keys",
+    "RERANK_MAX_IN_FLIGHT": "limits.max_in_flight",
 }
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    return {key: env[name] for name, key in ENV_KEYS.items() if env.get(name)}
+    found: dict[str, Any] = {}
+    for name, key in ENV_KEYS.items():
+        if env.get(name):
+            section, _, sub = key.partition(".")
+            if sub:   # a key inside a section (auth.api_keys): merged into the file's section
+                found.setdefault(section, {})[sub] = env[name]
+            else:
+                found[key] = env[name]
+    return found
+
+
+MIN_API_KEY_CHARS = 16
+
+
+def _auth(data: Any) -> AuthSettings:
+    """`auth: {api_keys: [...], users: {name: password}, api_key_header, exempt_paths}` from the file."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("auth must be a mapping")
+    data = dict(data)
+    users = data.pop("users", None) or {}
+    if not isinstance(users, Mapping):
+        raise ConfigError("auth.users must be a mapping of user name to password")
+    pairs = []
+    for name, password in users.items():
+        if not isinstance(password, str) or not password:
+            raise ConfigError(f"auth.users.{name} must be a non-empty string (the password)")
+        if not str(name) or ":" in str(name):
+            raise ConfigError(f"auth.users: the user name [{name}] must be non-empty and hold no ':'")
+        pairs.append((str(name), password))
+    auth = _dataclass(AuthSettings, data, "auth")
+    for i, key in enumerate(auth.api_keys):
+        if len(key) < MIN_API_KEY_CHARS:
+            raise ConfigError(f"auth.api_keys[{i}] is {len(key)} characters; an API key needs at least "
+                              f"{MIN_API_KEY_CHARS}")
+    if not auth.api_key_header.strip() or auth.api_key_header.lower() in ("authorization", "cookie"):
+        raise ConfigError(f"auth.api_key_header cannot be [{auth.api_key_header}]")
+    if any(not path.startswith("/") for path in auth.exempt_paths):
+        raise ConfigError(f"auth.exempt_paths must be paths starting with '/', got {list(auth.exempt_paths)}")
+    return replace(auth, users=tuple(pairs))
 
 
 def _models(data: Any) -> tuple[ModelSpec, ...]:

@@ -51,10 +51,18 @@ class WindowCache:
     def put(self, key: str, value: Any) -> None:
         if self.max_entries <= 0 or self.ttl_s <= 0:
             return
+        now = time.monotonic()
         with self._lock:
-            self._entries[key] = (time.monotonic() + self.ttl_s, value)
+            self._entries[key] = (now + self.ttl_s, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+            # expired windows go as new ones come, not only when asked for again (from the least
+            # recently used end, up to the first live one: cheap, and the bulk of what expired)
+            while self._entries:
+                oldest = next(iter(self._entries.values()))
+                if oldest[0] >= now:
+                    break
                 self._entries.popitem(last=False)
 
     def __len__(self) -> int:

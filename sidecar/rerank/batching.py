@@ -110,7 +110,10 @@ class BatchingScorer(BaseScorer):
             self._pending.extend(chunks)
             self._pending_pairs += len(pairs)
             self._wake.notify_all()
-        submission.done.wait()
+        # a model slower than the request's budget (or hung) must not hold the request: at the
+        # deadline it fails open, and the model threads skip whatever of it is still queued
+        if not submission.done.wait(None if deadline is None else max(0.0, deadline - self.clock())):
+            submission.fail(DeadlineExceeded())
         if submission.error is not None:
             raise submission.error
         return submission.logits

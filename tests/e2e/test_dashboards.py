@@ -174,3 +174,57 @@ def test_one_callers_window_is_not_served_to_another(dashboards_sidecar, recordi
     second = requests.post(f"{dashboards_sidecar.url}/{INDEX}/_search", json=body,
                            headers={"Authorization": BAD}, timeout=60)
     assert second.status_code == 401  # the cached window of the first caller is not reused
+
+
+def test_msearch_items_carry_each_callers_credentials(dashboards_sidecar, recording):
+    start = len(recording[0].requests)
+    lines = [{"index": INDEX}, {"query": {"match": {"text": "hashing bytes digests"}}},
+             {"index": INDEX}, {"query": {"match": {"text": "hashing"}}, "sort": [{"year": "asc"}]}]
+    response = requests.post(f"{dashboards_sidecar.url}/_msearch", data="".join(json.dumps(x) + "\n" for x in lines),
+                             headers={"Authorization": GOOD, "Content-Type": "application/x-ndjson"}, timeout=60)
+    assert response.status_code == 200 and response.headers["X-Rerank-Status"] == "reranked,passthrough"
+    sent = _recorded_since(recording, start)
+    assert len(sent) >= 2
+    assert all(call["headers"].get("Authorization") == GOOD for call in sent)
+    denied = requests.post(f"{dashboards_sidecar.url}/_msearch", data="".join(json.dumps(x) + "\n" for x in lines),
+                           headers={"Authorization": BAD, "Content-Type": "application/x-ndjson"}, timeout=60)
+    assert [item["status"] for item in denied.json()["responses"]] == [401, 401]
+    assert all(item["error"]["type"] == "security_exception" for item in denied.json()["responses"])
+
+
+@pytest.fixture
+def in_process(recording, tiny_cross_encoder):
+    from sidecar.app import create_app
+    from sidecar.settings import Profile, Settings
+
+    def make(**settings):
+        return create_app(Settings(opensearch_url=recording[1], defaults=Profile(reranker=str(tiny_cross_encoder),
+                                                                                 window=5, budget_ms=60000), **settings),
+                          warm_up=False).test_client()
+
+    return make
+
+
+def test_a_caller_the_cluster_refuses_does_not_turn_reranking_off_for_others(in_process):
+    client = in_process()   # a fresh process: nothing cached yet
+    body = {"query": {"match": {"text": "regular expressions pattern"}}, "size": 3}
+    refused = client.post(f"/{INDEX}/_search", json=body, headers={"Authorization": BAD})
+    assert refused.status_code == 401
+    allowed = client.post(f"/{INDEX}/_search", json=body, headers={"Authorization": GOOD})
+    assert allowed.status_code == 200 and allowed.headers["X-Rerank-Status"] == "reranked"
+
+
+def test_setup_credentials_are_never_used_for_a_callers_search(in_process, recording):
+    admin = "Basic " + base64.b64encode(b"admin:setup-secret").decode()
+    client = in_process(setup_username="admin", setup_password="setup-secret", zero_config=True)
+    for caller in (GOOD, None):
+        start = len(recording[0].requests)
+        headers = {"Authorization": caller} if caller else {}
+        response = client.post(f"/{INDEX}/_search", json={"query": {"match": {"text": f"threads join {caller}"}},
+                                                           "ext": {"rerank": {"retrieval": "server"}}}, headers=headers)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        for call in _recorded_since(recording, start):
+            if call["path"].startswith("/_search/pipeline/"):
+                assert call["headers"].get("Authorization") == admin   # creating the pipeline: a setup task
+            else:
+                assert call["headers"].get("Authorization") == caller, call["path"]

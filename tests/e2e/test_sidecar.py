@@ -225,6 +225,12 @@ def test_upstream_down_gives_502_and_ready_tells(start_localsearch, start_sideca
     assert passthrough.status_code == 502
     assert requests.get(f"{server.url}/-/ready", timeout=30).status_code == 503
     assert requests.get(f"{server.url}/-/healthy", timeout=30).status_code == 200
+    # the cluster comes back (same data, same port): the sidecar recovers by itself, no restart
+    start_localsearch(tmp_path / "own-data", port=upstream.port)
+    assert requests.get(f"{server.url}/-/ready", timeout=30).status_code == 200
+    again = search(server.url, {"query": {"match": {"text": "another query not seen before"}}, "size": 3})
+    assert again.status_code == 200 and again.headers["X-Rerank-Status"] == "reranked"
+    assert requests.get(f"{server.url}/_cat/indices", timeout=30).status_code == 200
 
 
 def test_bad_requests_get_opensearch_errors(sidecar):

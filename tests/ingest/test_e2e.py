@@ -160,6 +160,51 @@ def test_resume_after_kill_9_gives_exactly_the_full_set(localsearch_server, inde
         assert len(source["embedding"]) == 384
 
 
+@pytest.mark.slow
+def test_cluster_killed_mid_run_then_resume_gives_exactly_the_full_set(start_localsearch, index_name, tmp_path):
+    """The cluster (not the job) dies with kill -9 mid-run: the job gives up with its progress saved, and once
+    the cluster is back (same data, same port) --resume writes exactly the rest: count and content checked."""
+    server = start_localsearch(tmp_path / "cluster-data")
+    words = "north south east west river stone cloud field".split()
+    docs = [{"title": f"Entry {i}", "text": " ".join(words[(i * 3 + k) % 8] for k in range(12)) + f" item {i}"}
+            for i in range(240)]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    checkpoint = tmp_path / "cp.json"
+    args = ["ingest", str(path), "--index", index_name, "--opensearch", server.url, "--checkpoint",
+            str(checkpoint), "--dead-letter", str(tmp_path / "dl.jsonl"), "--batch-size", "16", "--bulk-size", "16",
+            "--progress-interval", "0", "--max-retries", "3", "--retry-backoff", "0.1"]
+    process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", *args], cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    try:
+        deadline = time.monotonic() + 180
+        while _position(checkpoint) < 32:
+            assert process.poll() is None, "ingest ended before the cluster could be killed"
+            assert time.monotonic() < deadline, "no progress within 180s"
+            time.sleep(0.02)
+        server.kill()
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0 and b"continue with --resume" in stderr, stderr[-2000:]
+    stopped_at = _position(checkpoint)
+    assert 32 <= stopped_at < 240
+
+    back = start_localsearch(tmp_path / "cluster-data", port=server.port)
+    assert main([*args, "--resume", "--summary-json", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["resumed_from"] == stopped_at
+    client = back.client()
+    stored = all_docs(client, index_name)
+    assert client.count(index=index_name)["count"] == 240
+    by_id = {content_id(d): d for d in docs}
+    assert set(stored) == set(by_id)
+    for doc_id, source in stored.items():
+        assert {k: source[k] for k in ("title", "text")} == by_id[doc_id]
+        assert len(source["embedding"]) == 384
+
+
 def _position(path) -> int:
     try:
         return json.loads(path.read_text())["position"]
