@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="lowest grade binary measures count as relevant (trec_eval -l; default 1, TREC DL uses 2)")
     add("--backend", default=None, help="rerank backend (default: rerank_backend setting, torch)")
     add("--threads", type=int, help="torch threads for the models (default: torch's, the inference_threads setting)")
+    add("--blend", metavar="ALPHAS", help="also rank each reranked system in blend score mode, "
+        "α·sigmoid(logit) + (1 − α)·first-stage score, for these α (comma separated, within [0, 1]); from the "
+        "same logits, so no extra inference")
     add("--calibrate", action="store_true", help="fit the sigmoid temperature and bias on the judgments")
     add("--config", help="settings file to merge the calibration into (else DIR/calibration.yaml only)")
     group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
@@ -61,6 +64,9 @@ def options_from(args: argparse.Namespace) -> object:
     windows = [int(w) for w in args.windows.split(",") if w.strip()] if args.windows else None
     if windows and any(w < 1 for w in windows):
         raise ValueError("--windows must be positive integers")
+    blends = [float(a) for a in args.blend.split(",") if a.strip()] if args.blend else []
+    if any(not 0.0 <= a <= 1.0 for a in blends):
+        raise ValueError("--blend values must be within [0, 1]")
     name = Path(args.dataset).name.split(".")[0] if args.dataset else (args.index or "index")
     return EvalOptions(
         dataset=args.dataset, qrels=args.qrels, topics=args.topics, split=args.split, rerankers=rerankers,
@@ -75,7 +81,8 @@ def options_from(args: argparse.Namespace) -> object:
         text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
         id_field=args.id_field, relevance_level=args.relevance_level, max_queries=args.max_queries,
         seed=args.seed, backend=args.backend or settings.rerank_backend, calibrate=args.calibrate,
-        config=Path(args.config) if args.config else None, threads=args.threads or settings.inference_threads)
+        config=Path(args.config) if args.config else None, threads=args.threads or settings.inference_threads,
+        blends=blends)
 
 
 @contextmanager

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from relevance.blend import blended
 from relevance.datasets import Dataset, load_dataset
 from relevance.measures import PRIMARY, compare, means, per_query
 from relevance.systems import SystemRun, SystemSpec, model_label
@@ -46,6 +47,7 @@ class EvalOptions:
     calibrate: bool = False
     config: Path | None = None
     threads: int | None = None
+    blends: list[float] = field(default_factory=list)  # α of score_mode blend, scored from each rerank system's logits
 
 
 @dataclass
@@ -72,6 +74,9 @@ def evaluate(options: EvalOptions) -> Evaluation:
     if options.dataset is None and options.index:
         dataset.name = options.index  # judgments for an existing index: name the results after it
     query_ids = choose_queries(dataset, options.max_queries, options.seed)
+    if options.blends and dataset.is_run:
+        raise ValueError("--blend needs the hybrid first stage (end to end): a given run's scores are not "
+                         "normalized to [0, 1]")
     if not query_ids:
         raise ValueError("no query has both a text and a judgment: check that --topics and --qrels use the same ids")
     queries = {q: dataset.queries[q] for q in query_ids}
@@ -83,6 +88,7 @@ def evaluate(options: EvalOptions) -> Evaluation:
         runs = _given_run_systems(dataset, query_ids, options)
     else:
         runs = _end_to_end_systems(dataset, queries, options, context)
+    runs += [blended(r, alpha) for r in list(runs) if r.spec.kind == "rerank" for alpha in options.blends]
     baseline = options.baseline or runs[0].spec.name
     names = [r.spec.name for r in runs]
     if baseline not in names:

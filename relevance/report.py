@@ -31,7 +31,7 @@ def latency_summary(stages: Mapping[str, list[float]]) -> dict[str, dict[str, fl
 def system_entry(system: SystemRun, scores: Mapping[str, float], comparison: Any | None) -> dict[str, Any]:
     spec = system.spec
     entry: dict[str, Any] = {"kind": spec.kind}
-    for key in ("fusion", "reranker", "window"):
+    for key in ("fusion", "reranker", "window", "blend_alpha"):
         if getattr(spec, key) is not None:
             entry[key] = getattr(spec, key)
     entry.update({name: scores[name] for name in MEASURE_NAMES})

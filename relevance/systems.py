@@ -23,10 +23,11 @@ DEPTH = 100  # results per query: Recall@100 and MAP look this far
 @dataclass(frozen=True)
 class SystemSpec:
     name: str
-    kind: str                      # given | bm25 | knn | hybrid | rerank
+    kind: str                      # given | bm25 | knn | hybrid | rerank | blend
     fusion: str | None = None
     reranker: str | None = None
     window: int | None = None
+    blend_alpha: float | None = None  # kind "blend": a rerank system's logits in blend score mode
 
 
 @dataclass
@@ -35,12 +36,24 @@ class SystemRun:
     run: Run = field(default_factory=dict)
     stages: dict[str, list[float]] = field(default_factory=dict)   # stage -> seconds, one per query
     logits: dict[str, dict[str, float]] = field(default_factory=dict)  # reranked documents' raw logits
+    # reranked documents' first-stage (score, rank): what blend mode mixes with the logits
+    first_stage: dict[str, dict[str, tuple[float, int]]] = field(default_factory=dict)
     failures: int = 0
     statuses: dict[str, int] = field(default_factory=dict)
 
     def add_stages(self, stages: dict[str, float]) -> None:
         for name, seconds in stages.items():
             self.stages.setdefault(name, []).append(seconds)
+
+
+@dataclass
+class Answer:
+    """One query's answer from one system."""
+    ranking: list[tuple[str, float]]
+    stages: dict[str, float]                                   # stage -> seconds
+    status: str                                                # X-Rerank-Status
+    logits: dict[str, float] = field(default_factory=dict)     # reranked documents' raw logits
+    first_stage: dict[str, tuple[float, int]] = field(default_factory=dict)  # their first-stage (score, rank)
 
 
 def plan_systems(fusions: list[str], rerankers: list[str], windows: list[int], rerank_fusion: str) -> list[SystemSpec]:
@@ -109,16 +122,17 @@ class PipelineRunner:
         result = SystemRun(spec)
         for qid, text in tqdm(queries.items(), desc=f"{position}{spec.name}", unit="q", leave=False):
             try:
-                ranking, stages, logits, status = self._one(spec, pipeline, models, resolved, text)
+                answer = self._one(spec, pipeline, models, resolved, text)
             except SearchError as exc:
                 log.warning("%s: query %s failed: %s", spec.name, qid, exc.reason)
                 result.failures += 1
                 continue
-            result.run[qid] = run_from_ranking(ranking)
-            result.add_stages(stages)
-            if logits:
-                result.logits[qid] = logits
-            result.statuses[status] = result.statuses.get(status, 0) + 1
+            result.run[qid] = run_from_ranking(answer.ranking)
+            result.add_stages(answer.stages)
+            if answer.logits:
+                result.logits[qid] = answer.logits
+                result.first_stage[qid] = answer.first_stage
+            result.statuses[answer.status] = result.statuses.get(answer.status, 0) + 1
         return result
 
     def hybrid_hits(self, queries: dict[str, str], fusion: str, depth: int, desc: str = "hybrid retrieval"
@@ -162,7 +176,7 @@ class PipelineRunner:
         return resolved.profile
 
     def _one(self, spec: SystemSpec, pipeline: Any, models: Any, resolved: Any, text: str
-             ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float], str]:
+             ) -> Answer:
         profile = resolved.profile
         lexical = lexical_query(text, profile.text_fields)
         if spec.kind == "bm25":
@@ -187,11 +201,12 @@ class PipelineRunner:
         hits = outcome.body["hits"]["hits"]
         logits = {h["_id"]: float(h["_rerank"]["logit"]) for h in hits
                   if h.get("_rerank", {}).get("logit") is not None}
+        first_stage = {h["_id"]: (float(h["_rerank"]["first_stage_score"]), int(h["_rerank"]["first_stage_rank"]))
+                       for h in hits if h["_id"] in logits}
         stages = {name: outcome.stages.get(name, 0.0) for name in ("embed", "retrieve", "rerank", "total")}
-        return [(h["_id"], h["_score"]) for h in hits], stages, logits, outcome.rerank_status
+        return Answer([(h["_id"], h["_score"]) for h in hits], stages, outcome.rerank_status, logits, first_stage)
 
-    def _passthrough(self, pipeline: Any, body: dict[str, Any], stages: dict[str, float]
-                     ) -> tuple[list[tuple[str, float]], dict[str, float], dict[str, float], str]:
+    def _passthrough(self, pipeline: Any, body: dict[str, Any], stages: dict[str, float]) -> Answer:
         """What the sidecar forwards (its pass-through decision), sent to the cluster as the proxy would."""
         started = time.perf_counter()
         outcome = pipeline.search(self.index, json.dumps(body).encode(), {}, self.headers)
@@ -202,7 +217,7 @@ class PipelineRunner:
             raise SearchError(f"the cluster answered {status}: {json.dumps(answer)[:300]}", status=status)
         hits = answer["hits"]["hits"]
         stages = {**stages, "retrieve": retrieve, "total": sum(stages.values()) + retrieve}
-        return [(h["_id"], h.get("_score") or 0.0) for h in hits], stages, {}, "passthrough"
+        return Answer([(h["_id"], h.get("_score") or 0.0) for h in hits], stages, "passthrough")
 
 
 def lexical_query(text: str, fields: tuple[str, ...]) -> dict[str, Any]:

@@ -81,7 +81,9 @@ def train_reranker(options: TrainOptions) -> dict[str, Any]:
     log.info("%d training queries (%d pairs), %d validation queries", len(train), len(pairs), len(validation))
     report = fine_tune(options.train, pairs, validation)
     report.update({"index": index, "train_queries": len(train), "negatives_per_query": options.negatives,
-                   "mine_depth": options.mine_depth, "fusion": options.fusion})
+                   "mine_depth": options.mine_depth, "fusion": options.fusion,
+                   # the held-out queries, so settings (window, blend α) can be chosen on them and never on a test set
+                   "validation_query_ids": [j.qid for j in validation]})
     shutil.rmtree(options.train.out / ".checkpoints", ignore_errors=True)
     (options.train.out / "training.json").write_text(json.dumps(report, indent=2, default=str) + "\n",
                                                      encoding="utf-8")

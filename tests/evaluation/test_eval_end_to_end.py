@@ -60,26 +60,42 @@ def test_eval_on_a_beir_folder_through_localsearch(beir_folder, tiny_cross_encod
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_eval_rerank_order_is_the_served_sidecars(localsearch_server, beir_folder, tiny_cross_encoder, tmp_path):
-    """Against a given cluster: the eval's rerank row ranks exactly as the sidecar under gunicorn answers."""
+def test_eval_rerank_and_blend_orders_are_the_served_sidecars(localsearch_server, beir_folder, tiny_cross_encoder,
+                                                              tmp_path):
+    """Against a given cluster: the eval's rerank row ranks exactly as the sidecar under gunicorn answers, and
+    each `--blend` row as the sidecar answers in `score_mode: blend` with that α (from the same logits)."""
     out = tmp_path / "out"
     assert main(["eval", str(beir_folder), "--opensearch", localsearch_server.url, "--reranker",
-                 str(tiny_cross_encoder), "--windows", "8", "--fusions", "min_max", "--out", str(out)]) == 0
+                 str(tiny_cross_encoder), "--windows", "8", "--fusions", "min_max", "--blend", "0.3,1",
+                 "--out", str(out)]) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["cluster"] == "given cluster"
     index, label = results["index"], tiny_cross_encoder.name
-    ranked = trec_run(out / "runs" / f"hybrid-min_max+{label}@8.trec")
-    sidecar = SidecarServer(localsearch_server.url, tmp_path / "sidecar", reranker=str(tiny_cross_encoder),
-                            config={"defaults": {"budget_ms": 600000}})
-    try:
-        for qid, text, _ in JUDGED:
-            body = {"size": 100, "_source": False, "ext": {"rerank": {"window": 8}},
-                    "query": {"multi_match": {"query": text, "fields": ["title", "text"]}}}
-            response = requests.post(f"{sidecar.url}/{index}/_search", json=body, timeout=120)
-            assert response.headers["X-Rerank-Status"] == "reranked"
-            assert [h["_id"] for h in response.json()["hits"]["hits"]] == ranked[qid]
-    finally:
-        sidecar.stop()
+    rerank_row = f"hybrid-min_max+{label}@8"
+    assert results["systems"][f"{rerank_row}+blend0.3"]["blend_alpha"] == 0.3
+    expected = {("sigmoid", 0.5): trec_run(out / "runs" / f"{rerank_row}.trec"),
+                ("blend", 0.3): trec_run(out / "runs" / f"{rerank_row}+blend0.3.trec")}
+    # α = 1 is the sigmoid of the logits alone: the plain rerank order
+    assert trec_run(out / "runs" / f"{rerank_row}+blend1.trec") == expected[("sigmoid", 0.5)]
+    assert expected[("blend", 0.3)] != expected[("sigmoid", 0.5)]  # the blend moves something, or this proves little
+    for (mode, alpha), ranked in expected.items():
+        sidecar = SidecarServer(localsearch_server.url, tmp_path / f"sidecar-{mode}", reranker=str(tiny_cross_encoder),
+                                config={"defaults": {"budget_ms": 600000, "score_mode": mode, "blend_alpha": alpha}})
+        try:
+            for qid, text, _ in JUDGED:
+                body = {"size": 100, "_source": False, "ext": {"rerank": {"window": 8}},
+                        "query": {"multi_match": {"query": text, "fields": ["title", "text"]}}}
+                response = requests.post(f"{sidecar.url}/{index}/_search", json=body, timeout=120)
+                assert response.headers["X-Rerank-Status"] == "reranked"
+                assert [h["_id"] for h in response.json()["hits"]["hits"]] == ranked[qid], (mode, qid)
+        finally:
+            sidecar.stop()
+
+
+def test_blend_needs_an_end_to_end_first_stage_and_alphas_within_0_1(tmp_path, capsys):
+    assert main(["eval", "--topics", str(tmp_path / "t.tsv"), "--qrels", str(tmp_path / "q.txt"), "--index", "x",
+                 "--blend", "1.5"]) == 2
+    assert "within [0, 1]" in capsys.readouterr().err
 
 
 def test_unknown_baseline_and_missing_index_are_clear_errors(beir_folder, tmp_path, capsys):

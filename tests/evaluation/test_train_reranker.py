@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from sidecar.cli import main
+from tests.evaluation.conftest import JUDGED
 
 
 def scores(folder, pairs):
@@ -34,6 +35,8 @@ def test_train_on_judgments_is_reproducible_and_loadable(localsearch_server, bei
     assert "before" in printed and "after" in printed and "saved to" in printed
     report = json.loads((tmp_path / "a" / "training.json").read_text())
     assert report["validation_queries"] == 2 and report["train_queries"] == 4
+    held_out = report["validation_query_ids"]
+    assert len(set(held_out)) == 2 and set(held_out) <= {qid for qid, _text, _labels in JUDGED}
     assert report["train_pairs"] > report["train_positives"] > 0 and report["steps"] > 0
     assert set(report["validation_before"]) == {"ndcg@10", "mrr@10", "recall@100", "map"}
     pairs = [("read a text file", "Use open() to read a file line by line."), ("dates", "timedelta between dates")]
