@@ -37,6 +37,8 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from bench.rerank_sidecar import _cli, _wait, free_port, running  # noqa: E402
+from bench.sidecar_memory import children as workers_of  # noqa: E402
+from bench.sidecar_memory import memory_mib  # noqa: E402
 
 ROUTES = ("rerank", "passthrough", "msearch", "bulk")
 INDEX, WRITES = "load-scifact", "load-writes"
@@ -154,18 +156,6 @@ def run_clients(url: str, claims: list[str], args: argparse.Namespace, recorder:
     for thread in threads:
         thread.join(timeout=args.duration + 300)
     return time.monotonic() - started
-
-
-def workers_of(pid: int) -> list[int]:
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-
-
-def memory_mib(pid: int) -> tuple[float, float]:
-    fields = {}
-    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
-        name, value = line.split(":", 1)
-        fields[name] = int(value.split()[0])
-    return fields["Rss"] / 1024, fields["Pss"] / 1024
 
 
 def sample_memory(master: int, every: float, stop: threading.Event, samples: list[dict]) -> None:

@@ -37,13 +37,14 @@ def main() -> int:
     parser.add_argument("--window", default="10", help="rerank window of the test evaluation")
     parser.add_argument("--max-queries", help="test queries (default all 300)")
     parser.add_argument("--skip-training", action="store_true", help="evaluate an already trained model")
+    parser.add_argument("--trained", help="the trained model's folder (default bench/out/models/scifact-MODEL)")
     parser.add_argument("--blend", default="0.2,0.4,0.5,0.6,0.8",
                         help="blend α to choose from on the validation claims (empty: no blend)")
     parser.add_argument("--with-start-model", action="store_true",
                         help="also rerank with the start model (doubles the CPU time of the test evaluation)")
     args = parser.parse_args()
     data = prepare()
-    trained = OUT / "models" / f"scifact-{Path(args.model).name}"
+    trained = Path(args.trained) if args.trained else OUT / "models" / f"scifact-{Path(args.model).name}"
     if not args.skip_training:
         code = run([sys.executable, "-m", "sidecar.cli", "train-reranker", str(data / "scifact"),
                     "--topics", str(data / "scifact-train" / "topics.tsv"),
@@ -63,7 +64,7 @@ def main() -> int:
             extra += ["--blend", f"{alpha:g}"]
     if args.max_queries:
         extra += ["--max-queries", args.max_queries]
-    return run(eval_command("scifact", extra, out_name="scifact-finetuned"))
+    return run(eval_command("scifact", extra, out_name=f"scifact-test-{trained.name}"))
 
 
 def choose_blend(trained: Path, data: Path, window: str, alphas: str) -> float | None:
@@ -78,10 +79,10 @@ def choose_blend(trained: Path, data: Path, window: str, alphas: str) -> float |
     command = eval_command("scifact", ["--topics", str(folder / "topics.tsv"), "--qrels", str(folder / "qrels.txt"),
                                        "--reranker", str(trained), "--windows", window, "--fusions", "min_max",
                                        "--baseline", "hybrid-min_max", "--blend", alphas],
-                           out_name="scifact-validation")
+                           out_name=f"scifact-validation-{trained.name}")
     if run(command) != 0:
         return None
-    systems = json.loads((OUT / "scifact-validation" / "results.json").read_text())["systems"]
+    systems = json.loads((OUT / f"scifact-validation-{trained.name}" / "results.json").read_text())["systems"]
     rows = {row.get("blend_alpha", 1.0): row["ndcg@10"] for row in systems.values()
             if row["kind"] in ("rerank", "blend")}
     alpha = max(rows, key=lambda a: (rows[a], a))  # ties: the larger α, the reranker's own order
