@@ -32,10 +32,9 @@ def blended(system: SystemRun, alpha: float, temperature: float = 1.0, bias: flo
         first = system.first_stage.get(qid, {})
         window = sorted((doc for doc in shown if doc in first), key=lambda doc: first[doc][1])
         tail = [doc for doc in shown if doc not in first]
-        logits = system.logits.get(qid, {})
+        logits = system.logits.get(qid, {})  # a document the budget left unscored has none: it stays below
         candidates = [Candidate({"_id": doc}, first[doc][0], first[doc][1]) for doc in window]
         ranked = rank(candidates, [logits.get(doc) for doc in window], [None] * len(window), mode)
         out.run[qid] = run_from_ranking([(r.candidate.hit["_id"], r.score) for r in ranked]
                                         + [(doc, 0.0) for doc in tail])
-        out.logits[qid] = dict(logits)
     return out
