@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from relevance.stack import add_cluster_arguments
+
 log = logging.getLogger(__name__)
 
 
@@ -43,15 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "same logits, so no extra inference")
     add("--calibrate", action="store_true", help="fit the sigmoid temperature and bias on the judgments")
     add("--config", help="settings file to merge the calibration into (else DIR/calibration.yaml only)")
-    group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
-    group.add_argument("--opensearch", metavar="URL", help="cluster URL (default $OPENSEARCH_URL, else localsearch)")
-    group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
-    group.add_argument("--password", help="basic auth password (or $OPENSEARCH_PASSWORD)")
-    group.add_argument("--index", help="evaluate this existing index (no ingest)")
-    group.add_argument("--data-dir", help="localsearch data folder (default $RERANK_DATA_DIR or ./data/localsearch)")
-    group.add_argument("--bi-encoder", help="bi-encoder for ingest (default all-MiniLM-L6-v2)")
-    group.add_argument("--text-field", help="fields to index and rerank, comma separated (default title,text)")
-    group.add_argument("--id-field", help="document id field of the corpus (default _id, id or doc_id)")
+    add_cluster_arguments(parser, index_help="evaluate this existing index (no ingest)")
 
 
 def options_from(args: argparse.Namespace) -> object:

@@ -8,7 +8,6 @@ import hashlib
 import logging
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -57,30 +56,12 @@ def open_stack(url: str | None, data_dir: Path, user: str | None = None, passwor
 
 def start_localsearch(data_dir: Path, timeout_s: float = 120.0) -> tuple[subprocess.Popen[bytes], str]:
     """`rerank-sidecar localsearch` on a free loopback port, its log in the data folder's parent."""
-    import socket
-    import time
+    from sidecar.serve import LocalsearchStartError, start_localsearch_process
 
-    import requests
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log_path = data_dir.parent / f"localsearch-{port}.log"
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "localsearch",
-                                    "--data", str(data_dir), "--port", str(port)], stdout=log_file,
-                                   stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise StackError(f"localsearch exited with status {process.returncode}; see {log_path}")
-        try:
-            requests.get(url, timeout=1)
-            return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise StackError(f"localsearch did not start within {timeout_s:.0f} s; see {log_path}")
+    try:
+        return start_localsearch_process(data_dir, log_dir=data_dir.parent, timeout_s=timeout_s)
+    except LocalsearchStartError as exc:
+        raise StackError(str(exc)) from None
 
 
 def upstream_for(stack: Stack, timeout_s: float = 300.0) -> Any:
@@ -178,6 +159,19 @@ def sidecar_settings(stack: Stack, *, reranker: str, windows: list[int], backend
     return Settings(opensearch_url=stack.url, defaults=defaults, rerank_backend=backend,
                     limits=Limits(max_window=max(largest, 1000), max_passages_per_request=max(2000, largest * 20)),
                     upstream_timeout_s=300.0)
+
+
+def add_cluster_arguments(parser: argparse.ArgumentParser, index_help: str) -> None:
+    """The options that say where the documents are, shared by `eval` and `train-reranker` (IndexOptions)."""
+    group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
+    group.add_argument("--opensearch", metavar="URL", help="cluster URL (default $OPENSEARCH_URL, else localsearch)")
+    group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
+    group.add_argument("--password", help="basic auth password (or $OPENSEARCH_PASSWORD)")
+    group.add_argument("--index", help=index_help)
+    group.add_argument("--data-dir", help="localsearch data folder (default $RERANK_DATA_DIR or ./data/localsearch)")
+    group.add_argument("--bi-encoder", help="bi-encoder for ingest (default all-MiniLM-L6-v2)")
+    group.add_argument("--text-field", help="fields to index and rerank, comma separated (default title,text)")
+    group.add_argument("--id-field", help="document id field of the corpus (default _id, id or doc_id)")
 
 
 @dataclass(frozen=True)

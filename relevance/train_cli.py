@@ -7,6 +7,8 @@ import os
 import sys
 from pathlib import Path
 
+from relevance.stack import add_cluster_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
@@ -42,15 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--pos-weight", type=float, help="BCE weight of positive pairs (default 1)")
     group.add_argument("--seed", type=int, default=42, help="seed of the split, sampling, head and order")
     group.add_argument("--device", help="torch device (default cuda when present, else cpu)")
-    group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
-    group.add_argument("--index", help="mine negatives from this existing index (no ingest)")
-    group.add_argument("--opensearch", metavar="URL", help="cluster URL (default $OPENSEARCH_URL, else localsearch)")
-    group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
-    group.add_argument("--password", help="basic auth password (or $OPENSEARCH_PASSWORD)")
-    group.add_argument("--data-dir", help="localsearch data folder (default $RERANK_DATA_DIR or ./data/localsearch)")
-    group.add_argument("--bi-encoder", help="bi-encoder for ingest (default all-MiniLM-L6-v2)")
-    group.add_argument("--text-field", help="fields to index and rerank, comma separated (default title,text)")
-    group.add_argument("--id-field", help="document id field of the corpus (default _id, id or doc_id)")
+    add_cluster_arguments(parser, index_help="mine negatives from this existing index (no ingest)")
 
 
 def options_from(args: argparse.Namespace) -> object:

@@ -103,26 +103,48 @@ def clear_metrics_dir(directory: Path, *, remove: bool) -> None:
         path.unlink(missing_ok=True)
 
 
-def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """localsearch in its own process on a free loopback port (it owns its data directory alone)."""
+class LocalsearchStartError(RuntimeError):
+    pass
+
+
+def start_localsearch_process(data_dir: Path, *, log_dir: Path | None = None, timeout_s: float = 120.0
+                              ) -> tuple[subprocess.Popen[bytes], str]:
+    """`rerank-sidecar localsearch` in its own process on a free loopback port, once it answers HTTP; its
+    output goes to `log_dir`/localsearch-PORT.log when given, else to ours."""
     import requests
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "localsearch",
-                                "--data", str(data_dir), "--port", str(port)])
+    command = [sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "localsearch",
+               "--data", str(data_dir), "--port", str(port)]
+    see = ""
+    if log_dir is None:
+        process = subprocess.Popen(command)
+    else:
+        log_path = log_dir / f"localsearch-{port}.log"
+        see = f"; see {log_path}"
+        with log_path.open("ab") as log_file:
+            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"embedded localsearch exited with status {process.returncode}")
+            raise LocalsearchStartError(f"localsearch exited with status {process.returncode}{see}")
         try:
             requests.get(url, timeout=1)
             return process, url
         except requests.RequestException:
             time.sleep(0.1)
     process.kill()
-    raise SystemExit("embedded localsearch did not start within 120 s")
+    raise LocalsearchStartError(f"localsearch did not start within {timeout_s:.0f} s{see}")
+
+
+def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """localsearch in its own process on a free loopback port (it owns its data directory alone)."""
+    try:
+        return start_localsearch_process(data_dir)
+    except LocalsearchStartError as exc:
+        raise SystemExit(f"embedded {exc}") from None
 
 
 def _gunicorn_app() -> Any:
