@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -133,10 +134,78 @@ def os_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenSe
         yield local_client(tmp_path / "inprocess")
         close_engine(tmp_path / "inprocess")
     else:
-        url = os.environ.get("OPENSEARCH_URL")
-        if not url:
-            pytest.skip("OPENSEARCH_URL is not set: no real OpenSearch cluster to compare with")
-        yield OpenSearch(url, timeout=60, verify_certs=False)
+        yield OpenSearch(opensearch_url(), timeout=60, verify_certs=False)
+
+
+# ---- the reference: a real OpenSearch node ----------------------------------------------------------------------
+# The k-NN engine written on the reference node: its Maven Central plugin zip has no native libraries, and an
+# index with engine faiss makes that node exit on its first write (deploy/nodes/opensearch.py).
+REFERENCE_KNN_ENGINE = "lucene"
+
+
+def opensearch_url() -> str:
+    """The real node's URL (`make test` starts one and sets OPENSEARCH_URL), or a skip that says why there is none.
+
+    A node that stopped answering fails the test instead: a test that crashes the shared node must not pass as
+    a skip, and the tests after it must not time out one by one.
+    """
+    url = os.environ.get("OPENSEARCH_URL")
+    if not url:
+        reason = os.environ.get("RERANK_NO_OPENSEARCH_REASON") or \
+            "OPENSEARCH_URL is not set (make test starts a node and sets it)"
+        pytest.skip(f"no real OpenSearch node: {reason}")
+    try:
+        requests.get(url, timeout=10, verify=False)
+    except requests.RequestException as exc:
+        pytest.fail(f"the OpenSearch node at {url} does not answer ({exc}); it may have died: its logs are under "
+                    f"{os.environ.get('RERANK_NODES_DIR', REPO / '.nodes')}/run/", pytrace=False)
+    return url
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An engine the product runs against: the embedded localsearch, or the real OpenSearch node."""
+
+    name: str          # "localsearch" or "opensearch"
+    url: str
+    knn_engine: str    # what ingest writes (--engine) on this engine
+
+    def client(self, **kwargs: object) -> OpenSearch:
+        return OpenSearch(self.url, timeout=120, **kwargs)
+
+    @property
+    def is_reference(self) -> bool:
+        return self.name == "opensearch"
+
+
+@pytest.fixture(scope="session", params=["localsearch", pytest.param("opensearch", marks=pytest.mark.opensearch)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Each end-to-end suite runs against both engines: localsearch over HTTP, then the real node."""
+    if request.param == "localsearch":
+        return Backend("localsearch", request.getfixturevalue("localsearch_server").url, REFERENCE_KNN_ENGINE)
+    return Backend("opensearch", opensearch_url(), REFERENCE_KNN_ENGINE)
+
+
+# ---- CI: a skip is a test that did not run ----------------------------------------------------------------------
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _skipped.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """With RERANK_NO_SKIPS=1 (CI sets it), any skipped test fails the run and is listed with its reason."""
+    if os.environ.get("RERANK_NO_SKIPS") == "1" and _skipped and exitstatus == 0:
+        session.exitstatus = 1
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_sep("=", f"RERANK_NO_SKIPS=1: {len(_skipped)} test(s) skipped, so this run fails",
+                               red=True)
+            for line in _skipped[:50]:
+                reporter.write_line(line)
 
 
 class SidecarServer:
