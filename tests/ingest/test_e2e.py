@@ -317,7 +317,11 @@ def test_scifact_slice_is_searchable_by_meaning(localsearch_server, index_name, 
     assert found >= 18
 
 
-def test_a_data_folder_held_by_a_server_is_a_clear_error(start_localsearch, tmp_path, capsys):
+def test_a_data_folder_held_by_a_server_is_a_clear_error(start_localsearch, tmp_path, capsys,
+                                                        monkeypatch):
+    # --opensearch defaults to $OPENSEARCH_URL: with it set (make test sets it) this run would
+    # write into the real node instead of opening the data folder.
+    monkeypatch.delenv("OPENSEARCH_URL", raising=False)
     server = start_localsearch(tmp_path / "held")
     path = write_format("jsonl", tmp_path, small_docs(2))
     code = main(["ingest", str(path), "--index", "x", "--data-dir", str(server.data_dir),
