@@ -24,12 +24,12 @@ from ingest.connect import (
 )
 from ingest.documents import FieldMapping
 from ingest.flow import FlowSettings, Interrupted
-from ingest.index import DEFAULT_PIPELINE
+from ingest.index import DEFAULT_PIPELINE, MappingRefused, cluster_reason
 from ingest.reindex import AliasError, IndexSource
 from ingest.run import IngestJob, JobError, Summary, run_job
 from ingest.sources import DEFAULT_MAX_DOC_BYTES, FORMATS, SourceError, open_source
 from ingest.write import ClusterUnavailable, RetryPolicy, WriteRefused
-from sidecar.contract import ENGINES, SPACE_TYPES, ContractError, HnswSettings
+from sidecar.contract import DEFAULT_ENGINE, ENGINES, SPACE_TYPES, ContractError, HnswSettings
 from sidecar.models import DEFAULT_BI_ENCODER, ModelNotFound
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ DEFAULT_STATE_DIR = ".rerank-ingest"
 DEFAULTS: dict[str, Any] = {
     "source": None, "index": None, "format": None, "id_field": None, "text_field": None, "keep_field": None,
     "hash_ids": False, "model": None, "device": None, "vector_field": "embedding",
-    "space_type": "cosinesimil", "engine": "faiss", "m": 16, "ef_construction": 100,
+    "space_type": "cosinesimil", "engine": DEFAULT_ENGINE, "m": 16, "ef_construction": 100,
     "shards": None, "replicas": None, "pipeline": DEFAULT_PIPELINE, "no_pipeline": False,
     "batch_size": 512, "encode_batch_size": 32, "bulk_size": 500,
     "max_doc_bytes": DEFAULT_MAX_DOC_BYTES, "dead_letter": None, "checkpoint": None,
@@ -81,7 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--vector-field", help="knn_vector field name (default: embedding)")
     group.add_argument("--space-type", choices=SPACE_TYPES, help="k-NN space (default: "
                        "cosinesimil)")
-    group.add_argument("--engine", choices=ENGINES, help="k-NN engine (default: faiss)")
+    group.add_argument("--engine", choices=ENGINES, help=f"k-NN engine (default: {DEFAULT_ENGINE}; "
+                       "faiss needs the k-NN plugin's native libraries, OpenSearch 3.x refuses "
+                       "nmslib for new indices)")
     group.add_argument("--m", type=int, help="HNSW m (default: 16)")
     group.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: 100)")
     group.add_argument("--shards", type=int, help="number_of_shards for a new index")
@@ -144,14 +146,14 @@ def run(args: argparse.Namespace) -> int:
         _error("interrupted")
         return EXIT_INTERRUPTED
     except (UsageError, SourceError, ConnectError, JobError, ContractError, CheckpointError,
-            ModelNotFound, AliasError) as exc:
+            ModelNotFound, AliasError, MappingRefused) as exc:
         _error(_message(exc))
         return EXIT_USAGE
     except (ClusterUnavailable, WriteRefused) as exc:
         _error(f"{exc}; progress is saved, continue with --resume")
         return EXIT_ABORTED
     except TransportError as exc:
-        _error(f"the cluster answered {exc.status_code}: {_transport_reason(exc)}")
+        _error(f"the cluster answered {exc.status_code}: {cluster_reason(exc)}")
         return EXIT_ABORTED
     except OSError as exc:
         _error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
@@ -309,13 +311,6 @@ def _report(summary: Summary, json_path: str | None) -> None:
 
 def _message(exc: BaseException) -> str:
     return getattr(exc, "reason", None) or str(exc)
-
-
-def _transport_reason(exc: TransportError) -> str:
-    info = exc.info
-    if isinstance(info, dict) and isinstance(info.get("error"), dict):
-        return str(info["error"].get("reason") or exc.error)
-    return str(exc.error)
 
 
 def _error(message: str) -> None:

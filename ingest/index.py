@@ -6,14 +6,15 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from opensearchpy.exceptions import RequestError
+from opensearchpy.exceptions import RequestError, TransportError
 
 from sidecar.contract import (
     ContractError,
     HnswSettings,
     IndexContract,
     index_body,
-    vector_field_dimension,
+    vector_field_space_type,
+    vector_field_spec,
 )
 
 log = logging.getLogger(__name__)
@@ -35,28 +36,25 @@ def hybrid_pipeline_body() -> dict[str, Any]:
     }
 
 
+class MappingRefused(Exception):
+    """The cluster refused the index or k-NN field ingest asked for; the message is one line."""
+
+
 def prepare_index(client: Any, index: str, contract: IndexContract,
                   hnsw: HnswSettings | None = None, *, dry_run: bool = False,
                   extra_properties: Mapping[str, Any] | None = None) -> str:
     """Make `index` ready to take documents embedded per `contract`.
 
     Returns what was done: "created", "would create", "exists" or "adopted" (an index with a
-    matching k-NN field but no contract, which gets the contract added to its `_meta`).
-    Raises ContractError when the index was embedded differently or cannot hold vectors.
+    matching k-NN field, or k-NN enabled without the field, but no contract: the contract is
+    added to its `_meta`). Raises ContractError when the index was embedded differently or
+    cannot hold vectors, MappingRefused when the cluster refuses the mapping.
     """
+    hnsw = hnsw or HnswSettings()
     if not client.indices.exists(index=index):
         if dry_run:
             return "would create"
-        body = index_body(contract, hnsw, extra_properties=extra_properties)
-        try:
-            client.indices.create(index=index, body=body)
-        except RequestError as exc:
-            if exc.error != "resource_already_exists_exception":
-                raise
-            return prepare_index(client, index, contract, hnsw, dry_run=dry_run)
-        log.info("created index %s (%s, dimension %d)", index, contract.vector_field,
-                 contract.dimension)
-        return "created"
+        return _create(client, index, contract, hnsw, extra_properties)
     mapping = client.indices.get_mapping(index=index)
     existing = IndexContract.from_mapping(mapping)
     if existing is not None:
@@ -65,36 +63,109 @@ def prepare_index(client: Any, index: str, contract: IndexContract,
             log.warning("index %s was embedded from text fields %s; this run embeds %s",
                         index, list(existing.text_fields), list(contract.text_fields))
         return "exists"
-    dimension = vector_field_dimension(mapping, contract.vector_field)
-    if dimension is None:
+    spec = vector_field_spec(mapping, contract.vector_field)
+    if spec is None:
+        other = _properties(mapping).get(contract.vector_field)
+        if other is not None:
+            raise ContractError(
+                f"index [{index}] has a field [{contract.vector_field}] of type "
+                f"[{other.get('type', 'object')}], not knn_vector; choose another --vector-field")
         if not _knn_enabled(client, index):
             raise ContractError(
                 f"index [{index}] exists but is not k-NN enabled, and OpenSearch cannot turn on "
                 f"index.knn on an existing index; vectorize it into a new index with "
                 f"--from-index {index} --index NEW_NAME")
-        if dry_run:
-            return "would adopt"
-        _put_mapping(client, index, contract, hnsw)
-        return "adopted"
+        if not dry_run:
+            _add_vector_field(client, index, contract, hnsw, mapping)
+        return "would adopt" if dry_run else "adopted"
+    _check_adoptable(index, spec, contract)
+    if not dry_run:
+        _record_contract(client, index, contract, mapping)
+    return "would adopt" if dry_run else "adopted"
+
+
+def _create(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings,
+            extra_properties: Mapping[str, Any] | None) -> str:
+    body = index_body(contract, hnsw, extra_properties=extra_properties)
+    try:
+        client.indices.create(index=index, body=body)
+    except RequestError as exc:
+        if exc.error == "resource_already_exists_exception":  # another run created it first
+            return prepare_index(client, index, contract, hnsw, extra_properties=extra_properties)
+        raise _refused("create", index, contract, hnsw, exc) from exc
+    log.info("created index %s (%s, dimension %d, engine %s)", index, contract.vector_field,
+             contract.dimension, hnsw.engine)
+    return "created"
+
+
+def _check_adoptable(index: str, spec: Mapping[str, Any], contract: IndexContract) -> None:
+    """An existing k-NN field can take this run's vectors only with the same dimension and space."""
+    dimension = int(spec["dimension"])
     if dimension != contract.dimension:
         raise ContractError(
             f"index [{index}] has a [{contract.vector_field}] field of dimension {dimension} "
             f"but model [{contract.model}] gives dimension {contract.dimension}")
-    if not dry_run:
-        # put-mapping replaces `_meta` as a whole: keep what others recorded there
-        metas = [(body.get("mappings") or {}).get("_meta") or {} for body in mapping.values()]
-        meta = {**(metas[0] if metas else {}), **contract.to_meta()}
-        client.indices.put_mapping(index=index, body={"_meta": meta})
-        log.info("index %s had no rerank-sidecar contract; recorded %s", index,
-                 contract.describe())
-    return "would adopt" if dry_run else "adopted"
+    space_type = vector_field_space_type(spec)
+    if space_type != contract.space_type:
+        # The contract would misstate how the field scores.
+        raise ContractError(
+            f"index [{index}] has a [{contract.vector_field}] field with space_type "
+            f"[{space_type}] but this run uses [{contract.space_type}]; pass --space-type "
+            f"{space_type} or write into a new index")
 
 
-def _put_mapping(client: Any, index: str, contract: IndexContract,
-                 hnsw: HnswSettings | None) -> None:
-    body = index_body(contract, hnsw)["mappings"]
-    client.indices.put_mapping(index=index, body=body)
+def _add_vector_field(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings,
+                      mapping: Mapping[str, Any]) -> None:
+    """Add the k-NN field, the missing text fields and the contract to a k-NN enabled index."""
+    wanted = index_body(contract, hnsw)["mappings"]
+    present = _properties(mapping)
+    # Re-sending an existing field with another definition is a mapping conflict: add only new ones.
+    properties = {name: spec for name, spec in wanted["properties"].items()
+                  if name not in present}
+    body = {"_meta": _merged_meta(mapping, contract), "properties": properties}
+    try:
+        client.indices.put_mapping(index=index, body=body)
+    except RequestError as exc:
+        raise _refused("add the k-NN field to", index, contract, hnsw, exc) from exc
     log.info("added the k-NN field %s to index %s", contract.vector_field, index)
+
+
+def _record_contract(client: Any, index: str, contract: IndexContract,
+                     mapping: Mapping[str, Any]) -> None:
+    client.indices.put_mapping(index=index, body={"_meta": _merged_meta(mapping, contract)})
+    log.info("index %s had no rerank-sidecar contract; recorded %s", index, contract.describe())
+
+
+def _merged_meta(mapping: Mapping[str, Any], contract: IndexContract) -> dict[str, Any]:
+    """put-mapping replaces `_meta` as a whole: keep what others recorded there."""
+    metas = [(body.get("mappings") or {}).get("_meta") or {} for body in mapping.values()]
+    return {**(metas[0] if metas else {}), **contract.to_meta()}
+
+
+def _properties(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for body in mapping.values():
+        found.update((body.get("mappings") or {}).get("properties") or {})
+    return found
+
+
+def _refused(action: str, index: str, contract: IndexContract, hnsw: HnswSettings,
+             exc: TransportError) -> MappingRefused:
+    return MappingRefused(
+        f"the cluster refused to {action} index [{index}] with knn_vector field "
+        f"[{contract.vector_field}] (engine [{hnsw.engine}], space_type [{contract.space_type}], "
+        f"dimension {contract.dimension}): {cluster_reason(exc)}")
+
+
+def cluster_reason(exc: TransportError) -> str:
+    """The most specific reason in an OpenSearch error, on one line."""
+    info = exc.info if isinstance(exc.info, Mapping) else {}
+    error = info.get("error")
+    reason = None
+    while isinstance(error, Mapping):
+        reason = error.get("reason") or reason
+        error = error.get("caused_by")
+    return " ".join(str(reason or exc.error).split())
 
 
 def _knn_enabled(client: Any, index: str) -> bool:

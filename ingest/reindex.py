@@ -52,6 +52,19 @@ class IndexSource:
             merged.update((body.get("mappings") or {}).get("properties") or {})
         return merged
 
+    def analysis(self) -> dict[str, Any]:
+        """The source's `index.analysis` settings (custom analyzers its fields name), merged.
+
+        The carried field mappings may name these analyzers, and a cluster refuses a mapping
+        that names an analyzer the new index lacks.
+        """
+        merged: dict[str, dict[str, Any]] = {}
+        for body in self.client.indices.get_settings(index=self.index).values():
+            analysis = ((body.get("settings") or {}).get("index") or {}).get("analysis") or {}
+            for kind, definitions in analysis.items():
+                merged.setdefault(kind, {}).update(definitions or {})
+        return merged
+
     def records(self, start: int = 0) -> Iterator[SourceRecord]:
         """Scroll order is not stable across runs, so `start` is not supported: resuming skips
         documents already in the target instead."""

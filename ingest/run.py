@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -114,13 +114,17 @@ def run_job(job: IngestJob, source: Source, client: Any, embedder: Embedder) -> 
     alias = _plan_alias(job, source, client) if from_index else None
     summary = Summary(index=job.index, source=source.description, dry_run=job.dry_run,
                       dead_letter=str(job.dead_letter_path), alias=alias)
-    extra = source.properties() if from_index else None
-    if extra:
+    extra, hnsw = None, job.hnsw
+    if from_index:  # the new index keeps the source's field mappings and the analyzers they name
+        extra = source.properties()
         extra.pop(job.mapping.vector_field, None)
+        analysis = source.analysis()
+        if analysis:
+            hnsw = replace(hnsw, extra_settings={**hnsw.extra_settings, "analysis": analysis})
     if client is None:  # a dry run with no cluster to check against
         summary.index_status = "would create"
     else:
-        summary.index_status = prepare_index(client, job.index, contract, job.hnsw,
+        summary.index_status = prepare_index(client, job.index, contract, hnsw,
                                              dry_run=job.dry_run, extra_properties=extra)
         if job.pipeline:
             summary.pipeline_status = ensure_pipeline(client, job.pipeline,

@@ -13,8 +13,14 @@ META_KEY = "rerank_sidecar"
 DEFAULT_VECTOR_FIELD = "embedding"
 DEFAULT_SPACE_TYPE = "cosinesimil"
 DEFAULT_TEXT_FIELDS = ("title", "text")
-ENGINES = ("faiss", "lucene", "nmslib")
+# lucene is the default: it ships with every k-NN install (faiss and nmslib need the plugin's
+# native libraries), supports efficient filtering, and is the engine verified against the
+# reference node. OpenSearch 3.x refuses nmslib for new indices.
+DEFAULT_ENGINE = "lucene"
+ENGINES = ("lucene", "faiss", "nmslib")
 SPACE_TYPES = ("cosinesimil", "l2", "innerproduct")
+# What the k-NN plugin assumes when a knn_vector field names no space_type.
+PLUGIN_DEFAULT_SPACE_TYPE = "l2"
 
 
 class ContractError(IllegalArgument):
@@ -115,7 +121,7 @@ class IndexContract:
 class HnswSettings:
     """How the k-NN field is indexed (OpenSearch k-NN plugin `method`), plus index settings."""
 
-    engine: str = "faiss"
+    engine: str = DEFAULT_ENGINE
     m: int = 16
     ef_construction: int = 100
     number_of_shards: int | None = None
@@ -155,13 +161,25 @@ def index_body(contract: IndexContract, settings: HnswSettings | None = None, *,
             "mappings": {"_meta": contract.to_meta(), "properties": properties}}
 
 
-def vector_field_dimension(mapping: Mapping[str, Any], field_name: str) -> int | None:
-    """The dimension of `field_name` when some index in the mapping has it as `knn_vector`."""
+def vector_field_spec(mapping: Mapping[str, Any], field_name: str) -> Mapping[str, Any] | None:
+    """The `knn_vector` definition of `field_name` in the first index of the mapping that has one."""
     for mappings in _mappings(mapping).values():
         spec = (mappings.get("properties") or {}).get(field_name) or {}
         if spec.get("type") == "knn_vector":
-            return int(spec["dimension"])
+            return spec
     return None
+
+
+def vector_field_dimension(mapping: Mapping[str, Any], field_name: str) -> int | None:
+    """The dimension of `field_name` when some index in the mapping has it as `knn_vector`."""
+    spec = vector_field_spec(mapping, field_name)
+    return int(spec["dimension"]) if spec is not None else None
+
+
+def vector_field_space_type(spec: Mapping[str, Any]) -> str:
+    """The space a `knn_vector` field scores in: its method's, its own (3.x), else the plugin's default."""
+    method = spec.get("method") or {}
+    return str(method.get("space_type") or spec.get("space_type") or PLUGIN_DEFAULT_SPACE_TYPE)
 
 
 def _mappings(mapping: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:

@@ -81,3 +81,15 @@ def test_config_file_with_an_unknown_key(capsys, corpus, tmp_path):
     config.write_text("ingest:\n  index: docs\n  batch_sise: 3\n")
     assert main(["ingest", str(corpus), "--config", str(config)]) == 2
     assert "unknown option [batch_sise]" in error_line(capsys)
+
+
+def test_the_default_engine_is_lucene(corpus):
+    import argparse
+
+    from ingest.cli import add_arguments, resolve_options
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    options = resolve_options(parser.parse_args([str(corpus), "--index", "x"]))
+    assert options["engine"] == "lucene"
+    assert resolve_options(parser.parse_args([str(corpus), "--index", "x", "--engine", "faiss"]))["engine"] == "faiss"

@@ -10,6 +10,7 @@ from sidecar.contract import (
     IndexContract,
     index_body,
     vector_field_dimension,
+    vector_field_space_type,
 )
 
 MINILM = IndexContract(model="all-MiniLM-L6-v2", dimension=384)
@@ -86,7 +87,7 @@ def test_index_body_defaults():
     props = body["mappings"]["properties"]
     assert props["title"] == {"type": "text"} and props["text"] == {"type": "text"}
     assert props["embedding"] == {"type": "knn_vector", "dimension": 384, "method": {
-        "name": "hnsw", "engine": "faiss", "space_type": "cosinesimil",
+        "name": "hnsw", "engine": "lucene", "space_type": "cosinesimil",
         "parameters": {"m": 16, "ef_construction": 100}}}
     assert IndexContract.from_mapping(body) == MINILM
     assert vector_field_dimension(body, "embedding") == 384
@@ -94,14 +95,14 @@ def test_index_body_defaults():
 
 
 def test_index_body_with_settings_and_kept_properties():
-    body = index_body(MINILM, HnswSettings(engine="lucene", m=32, ef_construction=256,
+    body = index_body(MINILM, HnswSettings(engine="faiss", m=32, ef_construction=256,
                                            number_of_shards=2, number_of_replicas=0),
                       extra_properties={"sku": {"type": "keyword"},
                                         "title": {"type": "text", "analyzer": "english"}})
     assert body["settings"]["index"] == {"knn": True, "number_of_shards": 2,
                                          "number_of_replicas": 0}
     method = body["mappings"]["properties"]["embedding"]["method"]
-    assert method["engine"] == "lucene" and method["parameters"] == {"m": 32,
+    assert method["engine"] == "faiss" and method["parameters"] == {"m": 32,
                                                                      "ef_construction": 256}
     assert body["mappings"]["properties"]["sku"] == {"type": "keyword"}
     assert body["mappings"]["properties"]["title"]["analyzer"] == "english"
@@ -110,3 +111,13 @@ def test_index_body_with_settings_and_kept_properties():
 def test_unknown_engine_is_refused():
     with pytest.raises(ContractError, match="engine"):
         HnswSettings(engine="annoy")
+
+
+@pytest.mark.parametrize(("spec", "space_type"), [
+    ({"type": "knn_vector", "dimension": 3, "method": {"name": "hnsw", "space_type": "innerproduct"}},
+     "innerproduct"),
+    ({"type": "knn_vector", "dimension": 3, "space_type": "cosinesimil"}, "cosinesimil"),  # 3.x top level
+    ({"type": "knn_vector", "dimension": 3}, "l2"),  # the k-NN plugin's default
+])
+def test_vector_field_space_type(spec, space_type):
+    assert vector_field_space_type(spec) == space_type

@@ -251,7 +251,8 @@ def test_an_index_with_matching_vectors_but_no_contract_is_adopted(tmp_path):
     client = FakeOpenSearch()
     client._create("docs", {"settings": {"index": {"knn": True}}, "mappings": {
         "_meta": {"owner": "search-team"},
-        "properties": {"embedding": {"type": "knn_vector", "dimension": 8}}}})
+        "properties": {"embedding": {"type": "knn_vector", "dimension": 8, "method": {
+            "name": "hnsw", "engine": "lucene", "space_type": "cosinesimil"}}}}})
     summary = run_job(make_job(tmp_path), open_source(write_corpus(tmp_path / "c.jsonl", 2)),
                       client, StubEmbedder())
     assert summary.index_status == "adopted" and summary.written == 2
