@@ -8,7 +8,7 @@ from opensearchpy.exceptions import ConflictError
 
 MAPPING = {"properties": {"title": {"type": "text"}, "tag": {"type": "keyword"}, "n": {"type": "integer"},
                           "embedding": {"type": "knn_vector", "dimension": 3,
-                                        "method": {"name": "hnsw", "engine": "faiss", "space_type": "l2"}}}}
+                                        "method": {"name": "hnsw", "engine": "lucene", "space_type": "l2"}}}}
 
 
 def create(client, name, mappings=MAPPING):
