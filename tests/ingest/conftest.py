@@ -61,3 +61,69 @@ def minilm():
     from ingest.embed import SentenceEmbedder
 
     return SentenceEmbedder.load("all-MiniLM-L6-v2", device="cpu")
+
+
+class IngestTarget:
+    """`rerank-sidecar ingest` runs against one backend, into indices named after the test.
+
+    Every index a test makes goes through `name()`, so teardown can delete them all: the real
+    node is shared with other test runs. Runs pass the backend's k-NN engine explicitly, so a
+    change of ingest's default can never write an engine the reference node cannot load.
+    """
+
+    def __init__(self, backend, index: str, state_dir: Path) -> None:
+        self.backend = backend
+        self.index = index
+        self.state_dir = state_dir
+        self.pipeline = f"{index}-hybrid"
+        self._names = {index}
+
+    def name(self, suffix: str) -> str:
+        name = f"{self.index}-{suffix}"
+        self._names.add(name)
+        return name
+
+    def client(self):
+        return self.backend.client()
+
+    def args(self, *args: str, index: str | None = None) -> list[str]:
+        """The argument list of one run (for a subprocess, or for `main`)."""
+        return ["ingest", *args, "--index", index or self.index, "--opensearch", self.backend.url,
+                "--engine", self.backend.knn_engine, "--pipeline", self.pipeline,
+                "--state-dir", str(self.state_dir), "--progress-interval", "0"]
+
+    def __call__(self, *args: str, index: str | None = None) -> int:
+        from sidecar.cli import main
+
+        return main(self.args(*args, index=index))
+
+    def all_docs(self, index: str | None = None) -> dict[str, dict]:
+        client = self.client()
+        client.indices.refresh(index=index or self.index)
+        response = client.search(index=index or self.index,
+                                 body={"query": {"match_all": {}}, "size": 10000})
+        return {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
+
+    def knn_ids(self, vector, *, k: int = 3, index: str | None = None) -> list[tuple[str, float]]:
+        response = self.client().search(index=index or self.index, body={
+            "size": k, "_source": False, "query": {"knn": {"embedding": {"vector": list(vector), "k": k}}}})
+        return [(hit["_id"], hit["_score"]) for hit in response["hits"]["hits"]]
+
+    def knn_field(self, dimension: int = 384, space_type: str = "cosinesimil") -> dict:
+        """A `knn_vector` field the backend can hold (never without an engine: that means faiss)."""
+        return {"type": "knn_vector", "dimension": dimension, "method": {
+            "name": "hnsw", "engine": self.backend.knn_engine, "space_type": space_type}}
+
+    def cleanup(self) -> None:
+        client = self.client()
+        # Suffixed names first: they are the concrete indices, and a bare name may by now be their alias.
+        for name in sorted(self._names, key=len, reverse=True):
+            client.indices.delete(index=name, ignore=[404])
+        client.search_pipeline.delete(id=self.pipeline, ignore=[404])
+
+
+@pytest.fixture
+def target(backend, index_name, tmp_path):
+    ingest_target = IngestTarget(backend, index_name, tmp_path / "state")
+    yield ingest_target
+    ingest_target.cleanup()

@@ -1,4 +1,7 @@
-"""Ingest against a real localsearch server over HTTP, with the real all-MiniLM-L6-v2."""
+"""Ingest end to end over HTTP with the real all-MiniLM-L6-v2, against localsearch and the real OpenSearch node.
+
+Tests that kill the cluster or need the embedded engine's data folder run on localsearch only (said at each).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
@@ -22,12 +24,6 @@ from tests.ingest.conftest import small_docs, write_format
 FORMATS = ["jsonl", "csv", "parquet", "beir", "dir"]
 
 
-def ingest(server, index, *args, state=None) -> int:
-    state_args = ["--state-dir", str(state)] if state else []
-    return main(["ingest", *args, "--index", index, "--opensearch", server.url,
-                 "--progress-interval", "0", *state_args])
-
-
 def all_docs(client, index) -> dict[str, dict]:
     client.indices.refresh(index=index)
     response = client.search(index=index, body={"query": {"match_all": {}}, "size": 10000})
@@ -35,41 +31,36 @@ def all_docs(client, index) -> dict[str, dict]:
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_each_source_format(fmt, localsearch_server, index_name, tmp_path, minilm):
+def test_each_source_format(fmt, target, tmp_path, minilm):
     docs = small_docs(6)
     path = write_format(fmt, tmp_path, docs)
-    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 0
-    client = localsearch_server.client()
-    stored = all_docs(client, index_name)
+    assert target(str(path)) == 0
+    stored = target.all_docs()
     expected_ids = {f"{d['id']}.md" for d in docs} if fmt == "dir" else {d["id"] for d in docs}
     assert set(stored) == expected_ids
     some = stored[sorted(stored)[2]]
     assert len(some["embedding"]) == 384
     assert abs(np.linalg.norm(some["embedding"]) - 1.0) < 1e-3
-    contract = IndexContract.from_mapping(client.indices.get_mapping(index=index_name))
+    contract = IndexContract.from_mapping(target.client().indices.get_mapping(index=target.index))
     assert contract == IndexContract(model="all-MiniLM-L6-v2", dimension=384)
     # the vectors are the model's: a k-NN search for a document's own text finds it first
-    target = docs[3]
-    vector = minilm.embed([f"{target['title']} {target['text']}"])[0].tolist()
-    hits = client.search(index=index_name, body={
-        "size": 1, "query": {"knn": {"embedding": {"vector": vector, "k": 3}}}})["hits"]["hits"]
-    assert hits[0]["_id"] in (target["id"], f"{target['id']}.md")
+    doc = docs[3]
+    vector = minilm.embed([f"{doc['title']} {doc['text']}"])[0]
+    assert target.knn_ids(vector)[0][0] in (doc["id"], f"{doc['id']}.md")
 
 
-def test_re_running_keeps_the_same_ids_and_count(localsearch_server, index_name, tmp_path):
+def test_re_running_keeps_the_same_ids_and_count(target, tmp_path):
     path = write_format("jsonl", tmp_path, small_docs(8))
-    client = localsearch_server.client()
-    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 0
-    first = all_docs(client, index_name)
-    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 0
-    second = all_docs(client, index_name)
+    assert target(str(path)) == 0
+    first = target.all_docs()
+    assert target(str(path)) == 0
+    second = target.all_docs()
     assert sorted(first) == sorted(second) and len(second) == 8
-    assert client.count(index=index_name)["count"] == 8
+    assert target.client().count(index=target.index)["count"] == 8
     assert first == second
 
 
-def test_planted_bad_lines_go_to_the_dead_letter_file(localsearch_server, index_name, tmp_path,
-                                                      capsys):
+def test_planted_bad_lines_go_to_the_dead_letter_file(target, tmp_path, capsys):
     good = [json.dumps(d) for d in small_docs(5)]
     lines = [good[0].encode(), b'{"id": "x1", "title": ', good[1].encode(),
              b'{"id": "x2", "title": "", "text": "   "}', good[2].encode(),
@@ -80,9 +71,8 @@ def test_planted_bad_lines_go_to_the_dead_letter_file(localsearch_server, index_
     path.write_bytes(b"\n".join(lines) + b"\n")
     dead = tmp_path / "dead.jsonl"
     summary = tmp_path / "summary.json"
-    code = ingest(localsearch_server, index_name, str(path), "--dead-letter", str(dead),
-                  "--max-doc-bytes", "1000", "--summary-json", str(summary),
-                  state=tmp_path / "st")
+    code = target(str(path), "--dead-letter", str(dead), "--max-doc-bytes", "1000",
+                  "--summary-json", str(summary))
     assert code == 1  # finished, but not everything made it
     entries = [json.loads(line) for line in dead.read_text().splitlines()]
     assert [(e["line"], e["reason"].split(":")[0]) for e in entries] == [
@@ -94,30 +84,12 @@ def test_planted_bad_lines_go_to_the_dead_letter_file(localsearch_server, index_
     assert all(e["stage"] == "read" and e["source"].endswith("planted.jsonl") for e in entries)
     report = json.loads(summary.read_text())
     assert (report["read"], report["written"], report["failed"]) == (10, 5, 5)
-    assert set(all_docs(localsearch_server.client(), index_name)) == {f"d{i}" for i in range(5)}
+    assert set(target.all_docs()) == {f"d{i}" for i in range(5)}
     assert "failed     5" in capsys.readouterr().out
 
 
-def test_an_index_embedded_with_another_model_is_refused(localsearch_server, index_name,
-                                                         tmp_path, capsys):
-    other = IndexContract(model="BAAI/bge-base-en-v1.5", dimension=768)
-    client = localsearch_server.client()
-    client.indices.create(index=index_name, body={
-        "settings": {"index": {"knn": True}},
-        "mappings": {"_meta": other.to_meta(), "properties": {
-            "embedding": {"type": "knn_vector", "dimension": 768}}}})
-    path = write_format("jsonl", tmp_path, small_docs(3))
-    assert ingest(localsearch_server, index_name, str(path), state=tmp_path / "st") == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert (f"index [{index_name}] was embedded with model [BAAI/bge-base-en-v1.5] (dimension "
-            "768) but this run uses model [all-MiniLM-L6-v2] (dimension 384)") in err
-    assert client.count(index=index_name)["count"] == 0
-
-
 @pytest.mark.slow
-def test_resume_after_kill_9_gives_exactly_the_full_set(localsearch_server, index_name,
-                                                        tmp_path):
+def test_resume_after_kill_9_gives_exactly_the_full_set(target, tmp_path):
     # No id field: ids are content hashes, so a duplicate would show up as an extra document.
     words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
     docs = [{"title": f"Record {i}", "text": " ".join(words[(i + k) % 12] for k in range(40))
@@ -125,9 +97,8 @@ def test_resume_after_kill_9_gives_exactly_the_full_set(localsearch_server, inde
     path = tmp_path / "big.jsonl"
     path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
     checkpoint = tmp_path / "cp.json"
-    args = ["ingest", str(path), "--index", index_name, "--opensearch", localsearch_server.url,
-            "--checkpoint", str(checkpoint), "--dead-letter", str(tmp_path / "dl.jsonl"),
-            "--batch-size", "32", "--bulk-size", "32", "--progress-interval", "0"]
+    args = target.args(str(path), "--checkpoint", str(checkpoint), "--dead-letter", str(tmp_path / "dl.jsonl"),
+                       "--batch-size", "32", "--bulk-size", "32")
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", *args], cwd=REPO, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -150,9 +121,8 @@ def test_resume_after_kill_9_gives_exactly_the_full_set(localsearch_server, inde
     assert main([*args, "--resume", "--summary-json", str(tmp_path / "s.json")]) == 0
     summary = json.loads((tmp_path / "s.json").read_text())
     assert summary["resumed_from"] >= killed_at and summary["written"] == 800
-    client = localsearch_server.client()
-    stored = all_docs(client, index_name)
-    assert client.count(index=index_name)["count"] == 800
+    stored = target.all_docs()
+    assert target.client().count(index=target.index)["count"] == 800
     assert set(stored) == {content_id(d) for d in docs}
     by_id = {content_id(d): d for d in docs}
     for doc_id, source in stored.items():
@@ -163,7 +133,10 @@ def test_resume_after_kill_9_gives_exactly_the_full_set(localsearch_server, inde
 @pytest.mark.slow
 def test_cluster_killed_mid_run_then_resume_gives_exactly_the_full_set(start_localsearch, index_name, tmp_path):
     """The cluster (not the job) dies with kill -9 mid-run: the job gives up with its progress saved, and once
-    the cluster is back (same data, same port) --resume writes exactly the rest: count and content checked."""
+    the cluster is back (same data, same port) --resume writes exactly the rest: count and content checked.
+
+    localsearch only: the real node is shared with other test runs and must not be killed.
+    """
     server = start_localsearch(tmp_path / "cluster-data")
     words = "north south east west river stone cloud field".split()
     docs = [{"title": f"Entry {i}", "text": " ".join(words[(i * 3 + k) % 8] for k in range(12)) + f" item {i}"}
@@ -212,57 +185,8 @@ def _position(path) -> int:
         return 0
 
 
-def test_from_index_swaps_the_alias_while_searches_keep_answering(localsearch_server,
-                                                                  index_name, tmp_path):
-    client = localsearch_server.client()
-    old, new, alias = f"{index_name}-v1", f"{index_name}-v2", index_name
-    client.indices.create(index=old, body={"mappings": {"properties": {
-        "title": {"type": "text"}, "text": {"type": "text"}, "sku": {"type": "keyword"}}}})
-    docs = small_docs(40, prefix="k")
-    for d in docs:
-        client.index(index=old, id=d["id"], body={"title": d["title"], "text": d["text"],
-                                                  "sku": d["id"].upper()})
-    client.indices.refresh(index=old)
-    client.indices.update_aliases(body={"actions": [{"add": {"index": old, "alias": alias}}]})
-
-    stop, totals, errors = threading.Event(), [], []
-
-    def keep_searching():
-        searcher = localsearch_server.client()
-        while not stop.is_set():
-            try:
-                response = searcher.search(index=alias, body={
-                    "query": {"match": {"text": "volcanoes lava"}}, "size": 3})
-                totals.append(response["hits"]["total"]["value"])
-            except Exception as exc:  # any failure during the swap is what this test catches
-                errors.append(repr(exc))
-
-    searcher = threading.Thread(target=keep_searching)
-    searcher.start()
-    try:
-        code = main(["ingest", "--from-index", alias, "--index", new, "--opensearch",
-                     localsearch_server.url, "--state-dir", str(tmp_path / "st"),
-                     "--batch-size", "8", "--progress-interval", "0"])
-        after_swap = len(totals)
-        deadline = time.monotonic() + 10
-        while len(totals) < after_swap + 5 and time.monotonic() < deadline:
-            time.sleep(0.01)
-    finally:
-        stop.set()
-        searcher.join()
-    assert code == 0
-    assert errors == []
-    assert len(totals) > after_swap and set(totals) == {8}  # 8 of 40 notes mention lava
-    assert sorted(client.indices.get_alias(name=alias)) == [new]
-    stored = all_docs(client, new)
-    assert set(stored) == {d["id"] for d in docs}
-    assert stored["k7"]["sku"] == "K7" and len(stored["k7"]["embedding"]) == 384
-    mapping = client.indices.get_mapping(index=new)[new]["mappings"]
-    assert mapping["properties"]["sku"]["type"] == "keyword"
-    assert IndexContract.from_mapping(mapping).model == "all-MiniLM-L6-v2"
-
-
 def test_the_embedded_engine_is_the_default(tmp_path, monkeypatch, minilm):
+    # localsearch only: the embedded engine is opened in-process, there is no server to choose.
     from localsearch.connection import close_engine, local_client
 
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
@@ -279,22 +203,20 @@ def test_the_embedded_engine_is_the_default(tmp_path, monkeypatch, minilm):
         close_engine(data)
 
 
-def test_dry_run_checks_without_writing(localsearch_server, index_name, tmp_path, capsys,
-                                        caplog):
+def test_dry_run_checks_without_writing(target, tmp_path, capsys, caplog):
     path = tmp_path / "docs.jsonl"
     path.write_text(json.dumps(small_docs(1)[0]) + "\n" + '{"id": "bad"}\n')
-    code = ingest(localsearch_server, index_name, str(path), "--dry-run", state=tmp_path / "st")
+    code = target(str(path), "--dry-run")
     out = capsys.readouterr()
     assert code == 1  # one record would fail
     assert "dry run (nothing written)" in out.out and "(would create)" in out.out
     assert "line 2: missing text fields ['title', 'text']" in caplog.text
-    assert not localsearch_server.client().indices.exists(index=index_name)
-    assert not (tmp_path / "st").exists()
+    assert not target.client().indices.exists(index=target.index)
+    assert not target.state_dir.exists()
 
 
 @pytest.mark.slow
-def test_scifact_slice_is_searchable_by_meaning(localsearch_server, index_name, tmp_path,
-                                                minilm):
+def test_scifact_slice_is_searchable_by_meaning(target, tmp_path, minilm):
     from ingest.corpora import scifact_documents, scifact_folder, write_beir_corpus
 
     if scifact_folder() is None:
@@ -302,23 +224,18 @@ def test_scifact_slice_is_searchable_by_meaning(localsearch_server, index_name, 
     limit = int(os.environ.get("RERANK_SCIFACT_DOCS", "200"))
     folder = write_beir_corpus(scifact_documents(), tmp_path / "scifact", limit=limit)
     docs = [json.loads(line) for line in (folder / "corpus.jsonl").read_text().splitlines()]
-    assert ingest(localsearch_server, index_name, str(folder), state=tmp_path / "st") == 0
-    client = localsearch_server.client()
-    client.indices.refresh(index=index_name)
-    assert client.count(index=index_name)["count"] == len(docs)
+    assert target(str(folder)) == 0
+    target.client().indices.refresh(index=target.index)
+    assert target.client().count(index=target.index)["count"] == len(docs)
     # a document's title, embedded as a query, finds that document among the first three
-    found = 0
-    for doc in docs[:20]:
-        vector = minilm.embed([doc["title"]])[0].tolist()
-        hits = client.search(index=index_name, body={
-            "size": 3, "_source": False,
-            "query": {"knn": {"embedding": {"vector": vector, "k": 3}}}})["hits"]["hits"]
-        found += doc["_id"] in [hit["_id"] for hit in hits]
+    found = sum(doc["_id"] in [doc_id for doc_id, _ in target.knn_ids(minilm.embed([doc["title"]])[0])]
+                for doc in docs[:20])
     assert found >= 18
 
 
 def test_a_data_folder_held_by_a_server_is_a_clear_error(start_localsearch, tmp_path, capsys,
                                                         monkeypatch):
+    # localsearch only: about the embedded engine's data folder.
     # --opensearch defaults to $OPENSEARCH_URL: with it set (make test sets it) this run would
     # write into the real node instead of opening the data folder.
     monkeypatch.delenv("OPENSEARCH_URL", raising=False)
