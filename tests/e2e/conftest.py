@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, SidecarServer
+from tests.conftest import REPO, Backend, SidecarServer
 
 TOPICS = [
     ("Reading files", "Use open() and iterate over the file object to read a text file line by line.", "io", 2001),
@@ -53,21 +53,40 @@ def ingest(path: Path, index: str, url: str) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
 
 
-@pytest.fixture(scope="session")
-def corpus_index(localsearch_server, corpus_file: Path) -> str:
-    """An index written by the ingest job (vectors and the _meta contract), and one without vectors."""
-    client = localsearch_server.client()
-    ingest(corpus_file, "e2e-docs", localsearch_server.url)
+_written: set[str] = set()
+
+
+def write_corpus(client, url: str, corpus_file: Path) -> str:
+    """The ingest job's index (vectors and the _meta contract) and one without vectors, written afresh once per
+    engine and session (what an earlier session left on a long-running node is replaced)."""
+    if url in _written:
+        return "e2e-docs"
+    _written.add(url)
+    client.indices.delete(index="e2e-docs,e2e-plain", ignore_unavailable=True, ignore=[404])
+    ingest(corpus_file, "e2e-docs", url)
     client.index(index="e2e-plain", id="p1", body={"title": "no vectors here", "text": "read a file"}, refresh=True)
     client.indices.refresh(index="e2e-docs")
     return "e2e-docs"
 
 
 @pytest.fixture(scope="session")
-def sidecar(localsearch_server, corpus_index: str, tiny_cross_encoder: Path,
+def corpus_index(backend: Backend, corpus_file: Path) -> str:
+    """The corpus on each engine in turn: localsearch, then the real OpenSearch node."""
+    return write_corpus(backend.client(), backend.url, corpus_file)
+
+
+@pytest.fixture(scope="session")
+def localsearch_corpus(localsearch_server, corpus_file: Path) -> str:
+    """The corpus on localsearch only, for tests that kill, slow down or fake what is behind the sidecar."""
+    return write_corpus(localsearch_server.client(), localsearch_server.url, corpus_file)
+
+
+@pytest.fixture(scope="session")
+def sidecar(backend: Backend, corpus_index: str, tiny_cross_encoder: Path,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarServer]:
-    server = SidecarServer(localsearch_server.url, tmp_path_factory.mktemp("sidecar"), reranker=str(tiny_cross_encoder),
-                           config={"defaults": {"window": 10, "budget_ms": 60000}})
+    """gunicorn in front of each engine in turn."""
+    server = SidecarServer(backend.url, tmp_path_factory.mktemp(f"sidecar-{backend.name}"),
+                           reranker=str(tiny_cross_encoder), config={"defaults": {"window": 10, "budget_ms": 60000}})
     try:
         yield server
     finally:

@@ -56,7 +56,7 @@ raw_bodies = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def client(localsearch_server, corpus_index, tiny_cross_encoder):
+def client(localsearch_server, localsearch_corpus, tiny_cross_encoder):
     from sidecar.app import create_app
     from sidecar.settings import Limits, Profile, Settings
     settings = Settings(opensearch_url=localsearch_server.url, limits=Limits(max_window=50),
@@ -225,7 +225,7 @@ def test_bytes_only_a_socket_sends(sidecar, request_bytes, status):
     assert workers_of(sidecar.process.pid) == before   # no worker died or was replaced
 
 
-def test_a_chunked_body_past_the_limit_is_refused_while_it_streams(start_sidecar, localsearch_server, corpus_index,
+def test_a_chunked_body_past_the_limit_is_refused_while_it_streams(start_sidecar, localsearch_server, localsearch_corpus,
                                                                    tiny_cross_encoder):
     import requests
     server = start_sidecar(localsearch_server.url, reranker=str(tiny_cross_encoder),

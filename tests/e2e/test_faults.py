@@ -44,7 +44,7 @@ RERANKED = {
 
 
 @pytest.fixture(scope="module")
-def proxy(localsearch_server, corpus_index):
+def proxy(localsearch_server, localsearch_corpus):
     faults = FaultProxy(localsearch_server.url)
     yield faults
     faults.close()
@@ -178,7 +178,7 @@ def workers_of(pid: int) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_worker_killed_under_load_leaves_the_others_serving(localsearch_server, corpus_index, tiny_cross_encoder,
+def test_a_worker_killed_under_load_leaves_the_others_serving(localsearch_server, localsearch_corpus, tiny_cross_encoder,
                                                               start_sidecar):
     server = start_sidecar(localsearch_server.url, reranker=str(tiny_cross_encoder), workers=2)
     first = workers_of(server.process.pid)

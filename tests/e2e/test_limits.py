@@ -14,7 +14,7 @@ SEARCH = {"query": {"match": {"text": QUERY}}, "size": 10}
 
 
 @pytest.fixture(scope="module")
-def make_app(localsearch_server, corpus_index, tiny_cross_encoder):
+def make_app(localsearch_server, localsearch_corpus, tiny_cross_encoder):
     from sidecar.app import create_app
 
     def make(**limits: int):

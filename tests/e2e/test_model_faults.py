@@ -93,7 +93,7 @@ def assert_order_matches_status(response, real, query: str) -> str:
 @pytest.mark.parametrize("fault, status", [("raises", "skipped-error"), ("nan", "skipped-nan"),
                                            ("inf", "skipped-nan"), ("short", "skipped-error")])
 @pytest.mark.parametrize("batched", [True, False], ids=["batcher", "direct"])
-def test_a_broken_model_fails_open(localsearch_server, corpus_index, real, fault, status, batched):
+def test_a_broken_model_fails_open(localsearch_server, localsearch_corpus, real, fault, status, batched):
     client = app_with(localsearch_server, Faulty(real, fault), batched=batched)
     response = search(client)
     assert assert_order_matches_status(response, real, QUERY) == status
@@ -101,7 +101,7 @@ def test_a_broken_model_fails_open(localsearch_server, corpus_index, real, fault
 
 
 @pytest.mark.parametrize("fault", ["slow", "hung"])
-def test_a_model_slower_than_the_budget_fails_open_at_the_budget(localsearch_server, corpus_index, real, fault):
+def test_a_model_slower_than_the_budget_fails_open_at_the_budget(localsearch_server, localsearch_corpus, real, fault):
     model = Faulty(real, fault)
     client = app_with(localsearch_server, model, budget_ms=300)
     started = time.monotonic()
@@ -112,7 +112,7 @@ def test_a_model_slower_than_the_budget_fails_open_at_the_budget(localsearch_ser
     assert seconds < 2.0, f"answered after {seconds:.1f}s; the model takes 3 s or forever"
 
 
-def test_a_flaky_model_under_concurrency_never_mislabels_an_order(localsearch_server, corpus_index, real):
+def test_a_flaky_model_under_concurrency_never_mislabels_an_order(localsearch_server, localsearch_corpus, real):
     client = app_with(localsearch_server, Faulty(real, "flaky"))
     with ThreadPoolExecutor(6) as pool:
         responses = list(pool.map(lambda q: (q, search(client, q)), QUERIES * 3))

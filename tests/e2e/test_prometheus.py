@@ -119,7 +119,7 @@ class Traffic:
 
 
 @pytest.fixture(scope="module")
-def sidecar2(localsearch_server, corpus_index, tiny_cross_encoder, tmp_path_factory):
+def sidecar2(localsearch_server, localsearch_corpus, tiny_cross_encoder, tmp_path_factory):
     server = SidecarServer(localsearch_server.url, tmp_path_factory.mktemp("prom-sidecar"),
                            reranker=str(tiny_cross_encoder), workers=2, env={"RERANK_LOG_JSON": "true"},
                            config={"defaults": {"window": WINDOW, "budget_ms": 60000}})

@@ -57,11 +57,11 @@ def test_rerank_endpoint_truncates_when_asked(sidecar):
     assert malformed.status_code == 422 and malformed.json()["error_type"] == "Validation"
 
 
-def test_a_sidecar_reranks_through_another_sidecars_model(localsearch_server, corpus_index, sidecar,
+def test_a_sidecar_reranks_through_another_sidecars_model(backend, corpus_index, sidecar,
                                                           tiny_cross_encoder, start_sidecar):
     config = {"defaults": {"window": 10, "budget_ms": 60000}}
-    model_server = start_sidecar(localsearch_server.url, reranker=str(tiny_cross_encoder), config=config)
-    front = start_sidecar(localsearch_server.url, reranker="tiny-remote", config={
+    model_server = start_sidecar(backend.url, reranker=str(tiny_cross_encoder), config=config)
+    front = start_sidecar(backend.url, reranker="tiny-remote", config={
         **config, "models": {"tiny-remote": {"backend": "remote", "url": model_server.url,
                                              "tokenizer": str(tiny_cross_encoder), "max_client_batch": 4}}})
     body = {"query": LEXICAL, "size": 10, "ext": {"rerank": {"score_mode": "raw"}}}

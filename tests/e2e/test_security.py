@@ -140,7 +140,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="module")
-def tls_sidecar(localsearch_server, corpus_index, tiny_cross_encoder, certificate, tmp_path_factory):
+def tls_sidecar(localsearch_server, localsearch_corpus, tiny_cross_encoder, certificate, tmp_path_factory):
     cert, key = certificate
     server = SidecarServer(localsearch_server.url, tmp_path_factory.mktemp("tls-sidecar"),
                            reranker=str(tiny_cross_encoder), wait_ready=False,
