@@ -21,9 +21,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from localsearch.dsl import compile_query
+from localsearch.failures import ShardError
 from localsearch.index import View
 from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, parse_date_millis
 from localsearch.search import Hit, field_values
+from localsearch.sorting import parse_sort
 from sidecar.errors import IllegalArgument, ParsingError, SearchError
 
 MAX_BUCKETS = 65_535  # OpenSearch's search.max_buckets default
@@ -181,7 +183,7 @@ class _Context:
         """The field's value kind (keyword, long, double, date, boolean), refusing kinds `agg` cannot use."""
         if path == "_index":
             if "keyword" not in allowed:
-                raise IllegalArgument(f"Field [_index] of type [_index] is not supported for aggregation [{agg.type}]")
+                raise ShardError(f"Field [_index] of type [_index] is not supported for aggregation [{agg.type}]")
             return "keyword"
         kinds = []
         for view in self.views:
@@ -190,9 +192,9 @@ class _Context:
                 continue
             kind = _kind_of(spec.type)
             if kind == "text":
-                raise IllegalArgument(FIELDDATA.format(path))
+                raise ShardError(FIELDDATA.format(path))
             if kind not in allowed:
-                raise IllegalArgument(f"Field [{path}] of type [{spec.type}] is not supported for aggregation "
+                raise ShardError(f"Field [{path}] of type [{spec.type}] is not supported for aggregation "
                                       f"[{agg.type}]")
             kinds.append(kind)
         return kinds[0] if kinds else None
@@ -1065,7 +1067,7 @@ def _top_hits(agg: Agg, hits: list[Hit], context: _Context) -> dict[str, Any]:
     size = _int_param(agg, "size", 3, 0, "[size] parameter cannot be negative, found [{value}]")
     request = search.SearchRequest(query={"match_all": {}}, source=parse_source_spec(params.get("_source", True),
                                                                                    None, None))
-    request.sort = search._parse_sort(params.get("sort"))
+    request.sort = parse_sort(params.get("sort"))
     request.version = bool(params.get("version"))
     request.seq_no_primary_term = bool(params.get("seq_no_primary_term"))
     request.track_scores = bool(params.get("track_scores"))
@@ -1074,7 +1076,7 @@ def _top_hits(agg: Agg, hits: list[Hit], context: _Context) -> dict[str, Any]:
     order = {name: i for i, name in enumerate(dict.fromkeys(h.state.name for h in hits))}
     copies = [replace(h, sort=None) for h in hits]
     if request.sort:
-        ranked = search._sort(copies, request.sort, order)
+        ranked = search.sort_hit_list(copies, request.sort, order)
     else:
         ranked = sorted(copies, key=lambda h: (-h.score, order[h.state.name], h.view.docs[h.id].ordinal))
     page = ranked[start:start + size]

@@ -65,7 +65,10 @@ def parse_ndjson(payload: bytes, default_index: str | None) -> list[WriteOp]:
             try:
                 op.body = json.loads(source_line)
             except json.JSONDecodeError as exc:
-                op.error = SearchError(f"failed to parse: {exc}", status=400, error_type="mapper_parsing_exception")
+                op.error = SearchError("failed to parse", status=400, error_type="mapper_parsing_exception",
+                                       extra={"caused_by": {"type": "json_parse_exception", "reason": exc.msg}})
+                if op.id is None and action in ("index", "create"):
+                    op.id = new_doc_id()  # OpenSearch assigns the id before it reads the source
         ops.append(op)
     if not ops:
         raise ActionRequestValidation("Validation Failed: 1: no requests added;")
@@ -79,14 +82,14 @@ def _parse_action(line: str, number: int) -> tuple[str, dict[str, Any]]:
         raise IllegalArgument(f"Malformed action/metadata line [{number}], expected a simple value for "
                               f"field [_index] but found invalid JSON: {exc.msg}") from exc
     if not isinstance(parsed, dict):
-        raise IllegalArgument(f"Malformed action/metadata line [{number}], expected START_OBJECT or "
-                              f"END_OBJECT but found [{_token(parsed)}]")
+        raise IllegalArgument(f"Malformed action/metadata line [{number}], expected START_OBJECT but "
+                              f"found [{_token(parsed)}]")
     if len(parsed) != 1:
         raise IllegalArgument(f"Malformed action/metadata line [{number}], expected exactly one action")
     action, meta = next(iter(parsed.items()))
     if action not in ACTIONS:
-        raise IllegalArgument(f"Malformed action/metadata line [{number}], expected field [create], "
-                              f"[delete], [index] or [update] but found [{action}]")
+        raise IllegalArgument(f"Malformed action/metadata line [{number}], expected one of [create, delete, "
+                              f"index, update] but found [{action}]")
     if not isinstance(meta, dict):
         raise IllegalArgument(f"Malformed action/metadata line [{number}], expected START_OBJECT but "
                               f"found [{_token(meta)}]")

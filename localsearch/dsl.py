@@ -17,14 +17,22 @@ from typing import Any
 import numpy as np
 from tantivy import Occur, Query
 
+from localsearch.datemath import parse_bound, supported_format
+from localsearch.failures import (
+    QueryShardError,
+    ShardError,
+    Unsupported,
+    XContentParseError,
+    unsupported,
+)
 from localsearch.index import View
-from localsearch.lexical import BM25_SCALE, analyze
+from localsearch.lexical import BM25_SCALE
 from localsearch.mappings import (
     FLOAT_TYPES,
     INTEGER_TYPES,
     FieldMapping,
     coerce_value,
-    parse_date_millis,
+    stored_float,
 )
 from localsearch.vectors import check_vector
 from sidecar.errors import IllegalArgument, ParsingError, SearchError
@@ -34,10 +42,6 @@ UNSUPPORTED = {"nested", "has_child", "has_parent", "geo_distance", "geo_boundin
                "script", "script_score", "function_score", "more_like_this", "percolate", "span_term",
                "span_near", "intervals", "distance_feature", "rank_feature", "neural", "boosting",
                "regexp", "fuzzy", "terms_set", "wrapper", "pinned", "neural_sparse"}
-
-
-class QueryShardError(SearchError):
-    status, error_type = 400, "query_shard_exception"
 
 
 # ---- compiled nodes -------------------------------------------------------------------------
@@ -155,8 +159,14 @@ class _Compiler:
             raise ParsingError(f"[{kind}] query malformed, no start_object after query name")
         return handler(spec)
 
-    def lexical_or(self, node: Node) -> Query | None:
-        return node.query if isinstance(node, Lexical) else None
+    def clause_of(self, parent: str, field: str, clause: Any) -> Node:
+        """A clause inside `bool`: a parse error in it is reported as bool's ObjectParser reports it."""
+        try:
+            return self.node(clause)
+        except (ShardError, Unsupported):
+            raise
+        except (ParsingError, IllegalArgument) as exc:
+            raise XContentParseError(parent, field, exc) from exc
 
     # -- full text --
     def q_match_all(self, spec: Any) -> Node:
@@ -177,22 +187,17 @@ class _Compiler:
         if "query" not in params:
             raise ParsingError("No text specified for text query")
         text = params["query"]
+        _refuse_unimitated(params)
         spec = self.mapping.fields.get(path)
         boost = float(params.get("boost", 1.0))
         if spec is None:
             return Query.empty_query()
         if spec.type != "text":
             return Query.boost_query(self.exact(spec, text, bool(params.get("lenient"))), boost)
-        tokens = analyze(str(text))
+        tokens = self.lexical.analyze(path, str(text))
         if not tokens:
             return Query.all_query() if params.get("zero_terms_query") == "all" else Query.empty_query()
-        fuzziness = params.get("fuzziness")
-        if fuzziness not in (None, 0, "0"):
-            terms = [Query.boost_query(Query.fuzzy_term_query(self.lexical.schema, self.lexical.names[path], t,
-                                                              _fuzzy_distance(fuzziness, t)), BM25_SCALE)
-                     for t in tokens]
-        else:
-            terms = self.lexical.text_terms(path, tokens)
+        terms = self.lexical.text_terms(path, tokens)
         if str(params.get("operator", "or")).lower() == "and":
             query = Query.boolean_query([(Occur.Must, t) for t in terms])
         else:
@@ -201,15 +206,27 @@ class _Compiler:
         return Query.boost_query(query, boost) if boost != 1.0 else query
 
     def exact(self, spec: FieldMapping, value: Any, lenient: bool) -> Query:
-        """A term on a non-text field, the value coerced as the field stores it."""
+        """A term on a non-text field, the value coerced as the field stores it, scored as OpenSearch 3 scores
+        it: keyword terms and numeric points are constant (1.0), boolean terms are BM25 without norms."""
         try:
             coerced = coerce_value(spec, value, "query")
         except SearchError as exc:
             if lenient:
                 return Query.empty_query()
-            raise QueryShardError(f"failed to create query: {exc.extra.get('caused_by', {}).get('reason', exc.reason)}"
-                                  ) from exc
-        return self.lexical.term(spec.path, coerced)
+            cause = exc.extra.get("caused_by", {})
+            raise QueryShardError(f"failed to create query: {cause.get('reason', exc.reason)}",
+                                  caused_by=cause or None) from exc
+        query = self.lexical.term(spec.path, coerced)
+        if spec.type == "boolean":
+            return Query.const_score_query(query, self.unnormed_bm25(spec.path, query))
+        return Query.const_score_query(query, 1.0)
+
+    def unnormed_bm25(self, path: str, term: Query) -> float:
+        """BM25 of a term seen once in a field without norms: idf(N, n) · 1 / (1 + k1)."""
+        with_field = self.lexical.count(self.lexical.exists([path]), self.view.searcher)
+        with_term = self.lexical.count(term, self.view.searcher)
+        idf = math.log(1 + (with_field - with_term + 0.5) / (with_term + 0.5))
+        return float(np.float32(idf) * np.float32(BM25_SCALE))
 
     def q_match_phrase(self, spec: dict[str, Any], prefix: bool = False) -> Node:
         name = "match_phrase_prefix" if prefix else "match_phrase"
@@ -221,13 +238,18 @@ class _Compiler:
         return self.q_match_phrase(spec, prefix=True)
 
     def phrase_query(self, path: str, params: dict[str, Any], prefix: bool = False) -> Query:
+        if prefix:
+            raise unsupported("[match_phrase_prefix] (and multi_match type [phrase_prefix])")
+        if _int_value(params.get("slop", 0), "slop") != 0:
+            raise unsupported("[match_phrase] with [slop] other than 0")
+        _refuse_unimitated(params)
         spec = self.mapping.fields.get(path)
         boost = float(params.get("boost", 1.0))
         if spec is None:
             return Query.empty_query()
         if spec.type != "text":
             return Query.boost_query(self.exact(spec, params.get("query"), bool(params.get("lenient"))), boost)
-        tokens = analyze(str(params.get("query", "")))
+        tokens = self.lexical.analyze(path, str(params.get("query", "")))
         if not tokens:
             return Query.empty_query()
         if len(tokens) == 1 and not prefix:
@@ -243,14 +265,11 @@ class _Compiler:
                                     "_name"})
         kind = spec.get("type", "best_fields")
         if kind not in ("best_fields", "most_fields", "phrase", "phrase_prefix"):
-            raise IllegalArgument(f"[multi_match] type [{kind}] is not supported by localsearch")
+            raise unsupported(f"[multi_match] type [{kind}]")
         return Lexical(self.fields_query(spec, kind, "multi_match"))
 
     def q_combined_fields(self, spec: dict[str, Any]) -> Node:
-        # approximation: OpenSearch scores combined_fields with BM25F over the fields as one
-        _only(spec, "combined_fields", {"query", "fields", "operator", "minimum_should_match", "boost",
-                                        "zero_terms_query", "auto_generate_synonyms_phrase_query", "_name"})
-        return Lexical(self.fields_query(spec, "most_fields", "combined_fields"))
+        raise unsupported("[combined_fields] (BM25F over several fields)")
 
     def fields_query(self, spec: dict[str, Any], kind: str, name: str) -> Query:
         if "query" not in spec:
@@ -342,20 +361,46 @@ class _Compiler:
         path, params = _field_params(spec, "range", None)
         _only(params, "range", {"gte", "gt", "lte", "lt", "from", "to", "include_lower", "include_upper",
                                 "format", "boost", "time_zone", "relation", "_name"})
+        if params.get("format") is not None and not supported_format(str(params["format"])):
+            raise unsupported(f"the date format [{params['format']}]")
         field_spec = self.mapping.fields.get(path)
+        boost = float(params.get("boost", 1.0))
         if field_spec is None:
             return Lexical(Query.empty_query())
-        if not (field_spec.is_numeric or field_spec.type == "date"):
-            raise IllegalArgument(f"[range] queries on [{field_spec.type}] fields are not supported by localsearch")
         lower, include_lower = _bound(params, "gte", "gt", "from", "include_lower")
         upper, include_upper = _bound(params, "lte", "lt", "to", "include_upper")
-        lower = None if lower is None else _range_value(field_spec, lower, up=False)
-        upper = None if upper is None else _range_value(field_spec, upper, up=True)
         if lower is None and upper is None:
-            query = self.lexical.exists([path])
+            return Lexical(Query.const_score_query(self.lexical.exists([path]), boost))
+        if field_spec.type in ("keyword", "text"):
+            return Lexical(Query.const_score_query(
+                self.term_range(path, lower, upper, include_lower, include_upper), boost))
+        if field_spec.type == "date":
+            zone_name = params.get("time_zone")
+            low = None if lower is None else _date_bound(lower, not include_lower, zone_name)
+            high = None if upper is None else _date_bound(upper, include_upper, zone_name)
+        elif field_spec.type in INTEGER_TYPES:
+            low = None if lower is None else _integer_lower(lower, include_lower)
+            high = None if upper is None else _integer_upper(upper, include_upper)
+            include_lower = include_upper = True
+        elif field_spec.type in FLOAT_TYPES:
+            low = None if lower is None else stored_float(field_spec, _number(lower))
+            high = None if upper is None else stored_float(field_spec, _number(upper))
         else:
-            query = self.lexical.range(path, lower, upper, include_lower, include_upper)
-        return Lexical(Query.const_score_query(query, float(params.get("boost", 1.0))))
+            raise unsupported(f"[range] queries on [{field_spec.type}] fields")
+        query = self.lexical.range(path, low, high, include_lower, include_upper)
+        return Lexical(Query.const_score_query(query, boost))
+
+    def term_range(self, path: str, lower: Any, upper: Any, include_lower: bool, include_upper: bool) -> Query:
+        """A range over a keyword's (or a text field's tokens') terms, compared as strings (TermRangeQuery)."""
+        name = self.lexical.names[path]
+        low = None if lower is None else _term_text(lower)
+        high = None if upper is None else _term_text(upper)
+        terms = [term for term, _ in self.view.searcher.terms_with_prefix(name, "")
+                 if (low is None or term > low or (include_lower and term == low))
+                 and (high is None or term < high or (include_upper and term == high))]
+        if not terms:
+            return Query.empty_query()
+        return Query.term_set_query(self.lexical.schema, name, terms)
 
     def q_exists(self, spec: dict[str, Any]) -> Node:
         if "field" not in spec:
@@ -398,7 +443,8 @@ class _Compiler:
     def q_bool(self, spec: dict[str, Any]) -> Node:
         _only(spec, "bool", {"must", "should", "filter", "must_not", "minimum_should_match", "boost",
                              "adjust_pure_negative", "_name"})
-        groups = {k: [self.node(c) for c in _clauses(spec.get(k))] for k in ("must", "should", "filter", "must_not")}
+        groups = {k: [self.clause_of("bool", k, c) for c in _clauses(spec.get(k))]
+                  for k in ("must", "should", "filter", "must_not")}
         msm_given = spec.get("minimum_should_match")
         msm = _minimum_should_match(msm_given, len(groups["should"]))
         if msm_given is None and groups["should"] and not (groups["must"] or groups["filter"]):
@@ -448,7 +494,7 @@ class _Compiler:
                               "_name"})
         field_spec = self.mapping.fields.get(path)
         if field_spec is None or field_spec.type != "knn_vector":
-            raise QueryShardError(f"Field '{path}' is not knn_vector type.")
+            raise QueryShardError(f"failed to create query: Field '{path}' is not knn_vector type.")
         if "vector" not in params:
             raise IllegalArgument("[knn] requires query vector")
         if "k" not in params:
@@ -460,8 +506,12 @@ class _Compiler:
         raw = params["vector"]
         if not isinstance(raw, list) or len(raw) != dimension:
             given = len(raw) if isinstance(raw, list) else 0
-            raise IllegalArgument(f"Query vector has invalid dimension: {given}. Dimension should be: {dimension}")
-        vector = check_vector(raw, dimension, field_spec.params["space_type"])
+            raise QueryShardError(f"failed to create query: Query vector has invalid dimension: {given}. "
+                                  f"Dimension should be: {dimension}")
+        try:
+            vector = check_vector(raw, dimension, field_spec.params["space_type"])
+        except SearchError as exc:
+            raise QueryShardError(f"failed to create query: {exc.reason}") from exc
         filter_node = self.node(params["filter"]) if params.get("filter") else None
         return Knn(path, vector, k, filter_node, float(params.get("boost", 1.0)))
 
@@ -526,10 +576,20 @@ def _minimum_should_match(value: Any, optional: int) -> int:
     return max(0, min(result, optional))
 
 
-def _fuzzy_distance(fuzziness: Any, term: str) -> int:
-    if str(fuzziness).upper().startswith("AUTO"):
-        return 0 if len(term) <= 2 else 1 if len(term) <= 5 else 2
-    return min(2, int(float(fuzziness)))
+def _refuse_unimitated(params: dict[str, Any]) -> None:
+    """Options whose effect localsearch does not reproduce: fuzzy expansion (Lucene blends the expanded terms'
+    statistics) and analyzers other than the field's own."""
+    if params.get("fuzziness") not in (None, 0, "0"):
+        raise unsupported("[fuzziness] in full-text queries")
+    if params.get("analyzer") not in (None, "standard", "default"):
+        raise unsupported(f"the query [analyzer] [{params.get('analyzer')}]")
+
+
+def _int_value(value: Any, name: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise ParsingError(f"[{name}] must be a number, got [{value}]") from exc
 
 
 def _coercible(spec: FieldMapping, value: Any) -> bool:
@@ -551,36 +611,47 @@ def _bound(params: dict[str, Any], inclusive: str, exclusive: str, legacy: str, 
     return None, True
 
 
-_NOW = re.compile(r"^now(?P<math>([+-]\d+[yMwdhHms])*)(/(?P<round>[yMwdhHms]))?$")
-_UNIT_MS = {"y": 365 * 86400_000, "M": 30 * 86400_000, "w": 7 * 86400_000, "d": 86400_000, "h": 3600_000,
-            "H": 3600_000, "m": 60_000, "s": 1000}
-
-
-def _range_value(spec: FieldMapping, value: Any, up: bool) -> Any:
-    if spec.type == "date":
-        if isinstance(value, str) and (m := _NOW.match(value.strip())):
-            import time as _time
-            millis = int(_time.time() * 1000)
-            for sign, amount, unit in re.findall(r"([+-])(\d+)([yMwdhHms])", m.group("math") or ""):
-                millis += (1 if sign == "+" else -1) * int(amount) * _UNIT_MS[unit]
-            if m.group("round"):
-                step = _UNIT_MS[m.group("round")]
-                millis = millis - millis % step + (step - 1 if up else 0)
-            return millis
-        try:
-            return parse_date_millis(value)
-        except ValueError as exc:
-            raise ParsingError(f"failed to parse date field [{value}] with format [strict_date_optional_time||"
-                               "epoch_millis]") from exc
+def _date_bound(value: Any, round_up: bool, zone_name: Any) -> int:
     try:
-        number = float(value)
+        return parse_bound(value, round_up=round_up, time_zone=None if zone_name is None else str(zone_name))
+    except SearchError as exc:
+        raise QueryShardError(f"failed to create query: {exc.reason}") from exc
+
+
+def _number(value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)
     except (TypeError, ValueError) as exc:
-        raise QueryShardError(f"failed to create query: For input string: \"{value}\"") from exc
-    if spec.type in INTEGER_TYPES:
-        return math.floor(number) if not up else math.ceil(number) if number != int(number) else int(number)
-    if spec.type in FLOAT_TYPES:
-        return number
-    return value
+        raise QueryShardError(f"failed to create query: For input string: \"{value}\"",
+                              caused_by={"type": "number_format_exception",
+                                         "reason": f"For input string: \"{value}\""}) from exc
+
+
+def _integer_lower(value: Any, inclusive: bool) -> int:
+    """LongFieldMapper's lower bound: decimals move it up when positive, an exclusive bound moves it up by one."""
+    number = _number(value)
+    bound = math.trunc(number)
+    decimal = number != bound
+    if (not decimal and not inclusive) or (decimal and number > 0):
+        bound += 1
+    return bound
+
+
+def _integer_upper(value: Any, inclusive: bool) -> int:
+    number = _number(value)
+    bound = math.trunc(number)
+    decimal = number != bound
+    if (not decimal and not inclusive) or (decimal and number < 0):
+        bound -= 1
+    return bound
+
+
+def _term_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
 
 
 def _rename_fields(text: str, names: dict[str, str]) -> str:

@@ -20,7 +20,9 @@ from localsearch.bulk import (
     merge_update,
     new_doc_id,
 )
+from localsearch.failures import Unsupported, WrappedError, unsupported
 from localsearch.index import IndexState, parse_interval
+from localsearch.mapping_rules import JavaError, validate_mapping
 from localsearch.mappings import Mapping
 from localsearch.pipelines import SearchPipeline
 from localsearch.store import DocWrite, Store
@@ -181,7 +183,7 @@ class Engine:
                 raise InvalidIndexName(f"Invalid index name [{name}], already exists as alias",
                                        extra={"index": name})
             settings = normalize_settings(body.get("settings") or {})
-            mapping = Mapping(body.get("mappings") or {})
+            mapping = new_mapping(body.get("mappings") or {}, settings)
             index_uuid = uuid.uuid4().hex[:22]
             settings["index"].update({"uuid": index_uuid, "provided_name": name,
                                       "creation_date": str(int(time.time() * 1000))})
@@ -211,6 +213,8 @@ class Engine:
             raise SearchError("request body is required", status=400, error_type="action_request_validation_exception")
         with self.write_lock:
             targets = self.resolve(expression, allow_no_indices=False)
+            for state in targets:
+                validate_mapping(body, state.settings)
             merged = [(s, s.mapping.merged(body)) for s in targets]  # validate all before changing any
             for state, mapping in merged:
                 self._set_mapping(state, mapping)
@@ -232,8 +236,8 @@ class Engine:
                                   f"[{expression}]")
         unknown = sorted(f"index.{k}" for k in flat if k not in DYNAMIC_SETTINGS)
         if unknown:
-            raise IllegalArgument(f"unknown setting [{unknown[0]}] please check that any required plugins are "
-                                  "installed, or check the breaking changes documentation for removed settings")
+            raise SettingsError(f"unknown setting [{unknown[0]}] please check that any required plugins are "
+                                "installed, or check the breaking changes documentation for removed settings")
         if "refresh_interval" in flat and flat["refresh_interval"] is not None:
             try:
                 parse_interval(str(flat["refresh_interval"]))
@@ -245,7 +249,7 @@ class Engine:
                     if value is None:
                         state.settings["index"].pop(key, None)
                     else:
-                        state.settings["index"][key] = str(value)
+                        state.settings["index"][key] = setting_text(value)
                 self.store.put_index(state.row())
         return {"acknowledged": True}
 
@@ -254,14 +258,14 @@ class Engine:
         with self.write_lock:
             for state in targets:
                 state.refresh()
-        return {"_shards": {"total": len(targets), "successful": len(targets), "failed": 0}}
+        copies = sum(1 + int(t.setting("number_of_replicas", "1")) for t in targets)
+        return {"_shards": {"total": copies, "successful": len(targets), "failed": 0}}
 
     # ---- aliases -----------------------------------------------------------------------------
     def update_aliases(self, actions: Any) -> dict[str, Any]:
         """POST /_aliases: all actions apply atomically (an alias swap never shows a gap)."""
         if not isinstance(actions, list) or not actions:
-            raise SearchError("Validation Failed: 1: no actions specified;", status=400,
-                              error_type="action_request_validation_exception")
+            raise IllegalArgument("No action specified")
         with self.write_lock:
             aliases = {a: dict(m) for a, m in self.aliases.items()}
             removals: list[tuple[str, str]] = []
@@ -295,7 +299,8 @@ class Engine:
                         else:
                             matched = [a for a in aliases if fnmatch.fnmatchcase(a, alias) and index in aliases[a]]
                             if not matched and spec.get("must_exist") is not False:
-                                raise AliasesNotFound(f"aliases [{alias}] missing", extra={"resource.id": alias})
+                                raise AliasesNotFound(f"aliases [{alias}] missing",
+                                                      extra={"resource.id": alias, "resource.type": "aliases"})
                             for a in matched:
                                 aliases[a].pop(index, None)
                                 removals.append((a, index))
@@ -368,6 +373,7 @@ class _Batch:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.overlay: dict[tuple[str, str], Any] = {}  # (index, id) -> (source, seq_no, version) | None
+        self.deleted: dict[tuple[str, str], int] = {}  # (index, id) -> version of the delete
         self.mappings: dict[str, Mapping] = {}
         self.writes: list[tuple[IndexState, DocWrite, Any]] = []
         self.touched: dict[str, IndexState] = {}
@@ -434,7 +440,7 @@ class _Batch:
         self.mappings[state.name] = mapping
         seq_no = state.next_seq_no
         state.next_seq_no += 1
-        version = current[2] + 1 if current else 1
+        version = current[2] + 1 if current else self.deleted_version(state, op.id) + 1
         self.overlay[(state.name, op.id)] = (source, seq_no, version)
         self.writes.append((state, DocWrite(state.name, op.id, seq_no, version, source), parsed))
         self.touched[state.name] = state
@@ -442,18 +448,27 @@ class _Batch:
         status = 201 if created else 200
         return item_result(op, state.name, op.id, version, seq_no, "created" if created else "updated", status)
 
+    def deleted_version(self, state: IndexState, doc_id: str) -> int:
+        """The version a deleted document had: versions go on from it (OpenSearch keeps delete tombstones)."""
+        return self.deleted.get((state.name, doc_id), state.tombstones.get(doc_id, 0))
+
     def _delete(self, state: IndexState, op: WriteOp, current: Any) -> dict[str, Any]:
         seq_no = state.next_seq_no
         state.next_seq_no += 1
         if current is None:
-            return item_result(op, state.name, op.id, 1, seq_no, "not_found", 404)
+            version = self.deleted_version(state, op.id) + 1
+            self.deleted[(state.name, op.id)] = version
+            return item_result(op, state.name, op.id, version, seq_no, "not_found", 404)
         version = current[2] + 1
+        self.deleted[(state.name, op.id)] = version
         self.overlay[(state.name, op.id)] = None
         self.writes.append((state, DocWrite(state.name, op.id, seq_no, version, None), None))
         self.touched[state.name] = state
         return item_result(op, state.name, op.id, version, seq_no, "deleted", 200)
 
     def commit(self) -> None:
+        for (index, doc_id), version in self.deleted.items():
+            self.engine.indices[index].tombstones[doc_id] = version
         if not self.writes:
             return
         rows = []
@@ -488,6 +503,24 @@ def flatten_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, An
     return {k.removeprefix("index."): v for k, v in flat.items()}
 
 
+def new_mapping(body: Any, settings: dict[str, Any]) -> Mapping:
+    """The mapping of a new index; errors worded as index creation words them ("Failed to parse mapping")."""
+    try:
+        if isinstance(body, dict):
+            validate_mapping(body, settings)
+        return Mapping(body)
+    except (Unsupported, IllegalArgument):
+        raise
+    except SearchError as exc:
+        cause: Any = {"type": exc.error_type, "reason": exc.reason} if isinstance(exc, JavaError) else exc
+        raise WrappedError(f"Failed to parse mapping [_doc]: {exc.reason}", cause, status=400,
+                           error_type="mapper_parsing_exception") from exc
+
+
+class SettingsError(SearchError):
+    status, error_type = 400, "settings_exception"
+
+
 def normalize_settings(settings: Any) -> dict[str, Any]:
     if not isinstance(settings, dict):
         raise SearchError("[settings] must be an object", status=400, error_type="parse_exception")
@@ -495,21 +528,59 @@ def normalize_settings(settings: Any) -> dict[str, Any]:
     unknown = sorted(k for k in flat if k not in DYNAMIC_SETTINGS | STATIC_SETTINGS
                      and not k.startswith(("analysis.", "similarity.", "knn.")))
     if unknown:
-        raise IllegalArgument(f"unknown setting [index.{unknown[0]}] please check that any required plugins are "
-                              "installed, or check the breaking changes documentation for removed settings")
+        raise SettingsError(f"unknown setting [index.{unknown[0]}] please check that any required plugins are "
+                            "installed, or check the breaking changes documentation for removed settings")
     if "refresh_interval" in flat:
         try:
             parse_interval(str(flat["refresh_interval"]))
         except ValueError as exc:
-            raise IllegalArgument(str(exc)) from exc
+            raise IllegalArgument(f"failed to parse setting [index.refresh_interval] with value "
+                                  f"[{flat['refresh_interval']}] as a time value: unit is missing or "
+                                  "unrecognized") from exc
     if "knn" in flat and str(flat["knn"]).lower() not in ("true", "false"):
         raise IllegalArgument(f"Failed to parse value [{flat['knn']}] as only [true] or [false] are allowed.")
     for key in ("number_of_shards", "number_of_replicas"):
         if key in flat and not re.fullmatch(r"\d+", str(flat[key])):
             raise IllegalArgument(f"Failed to parse value [{flat[key]}] for setting [index.{key}]")
-    index = {"number_of_shards": "1", "number_of_replicas": "1"}
-    index.update({k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in flat.items()})
+    if "number_of_shards" in flat and int(flat["number_of_shards"]) < 1:
+        raise IllegalArgument(f"Failed to parse value [{flat['number_of_shards']}] for setting "
+                              "[index.number_of_shards] must be >= 1")
+    if "number_of_shards" in flat and int(flat["number_of_shards"]) > 1:
+        # BM25 statistics are per shard in OpenSearch: one index of several shards scores differently
+        raise unsupported("[index.number_of_shards] above 1")
+    index: dict[str, Any] = {"number_of_shards": "1", "number_of_replicas": "1"}
+    index.update({k: setting_text(v) for k, v in flat.items()})
     return {"index": index}
+
+
+def setting_text(value: Any) -> Any:
+    """Settings are strings (lists of strings for list settings), as OpenSearch returns them."""
+    if isinstance(value, list):
+        return [setting_text(v) for v in value]
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def nested_settings(flat: dict[str, Any]) -> dict[str, Any]:
+    """Flat `index.*` keys as GET _settings shows them: nested on dots, except where a key is both a value and
+    a prefix (`knn` and `knn.algo_param.ef_search` give `knn` and `knn.algo_param: {ef_search}`)."""
+    leaves = {k: v for k, v in flat.items() if "." not in k}
+    groups: dict[str, dict[str, Any]] = {}
+    for key, value in flat.items():
+        if "." in key:
+            head, rest = key.split(".", 1)
+            groups.setdefault(head, {})[rest] = value
+    out: dict[str, Any] = dict(leaves)
+    for head, rest in groups.items():
+        if head not in leaves:
+            out[head] = nested_settings(rest)
+            continue
+        joined: dict[str, dict[str, Any]] = {}
+        for key, value in rest.items():
+            second, _, tail = key.partition(".")
+            joined.setdefault(f"{head}.{second}", {})[tail] = value
+        for key, sub in joined.items():
+            out[key] = sub[""] if list(sub) == [""] else nested_settings(sub)
+    return out
 
 
 def _safe_interval(state: IndexState) -> float | None:

@@ -14,7 +14,9 @@ from werkzeug.wrappers import Request, Response
 
 from localsearch import cat
 from localsearch.bulk import WriteOp, parse_ndjson
-from localsearch.engine import Engine
+from localsearch.engine import Engine, nested_settings
+from localsearch.failures import malformed_body
+from localsearch.mapping_rules import display
 from localsearch.search import count, parse_msearch, parse_request, search
 from sidecar.errors import IllegalArgument, IndexNotFound, ParsingError, SearchError
 from sidecar.source_filter import filter_source, parse_source_spec
@@ -165,7 +167,8 @@ class LocalsearchApp:
             raise ContentTooLong(f"request body is larger than [{MAX_BODY_BYTES}] bytes")
         return data
 
-    def json(self, request: Request, required: bool = False) -> Any:
+    def json(self, request: Request, required: bool = False, malformed: str = "search") -> Any:
+        """The body as JSON; unreadable JSON is reported the way the endpoint (`malformed`) reports it."""
         data = self.raw(request)
         if not data.strip():
             if required:
@@ -175,10 +178,10 @@ class LocalsearchApp:
         try:
             return json.loads(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise ParsingError(f"Invalid UTF-8 in request body at byte {exc.start}") from exc
+            raise malformed_body(malformed, f"Invalid UTF-8 start byte at byte {exc.start}") from exc
         except json.JSONDecodeError as exc:
-            raise ParsingError(f"Failed to parse request body: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                               extra={"line": exc.lineno, "col": exc.colno}) from exc
+            raise malformed_body(malformed, f"{exc.msg}\n at [Source: REDACTED; line: {exc.lineno}, column: "
+                                            f"{exc.colno}]") from exc
 
     def _targets(self, request: Request, index: str | None) -> list[Any]:
         p = self.params(request)
@@ -218,7 +221,7 @@ class LocalsearchApp:
 
     # ---- indices -----------------------------------------------------------------------------
     def on_create_index(self, request: Request, index: str) -> tuple[int, Any]:
-        return 200, self.engine.create_index(index, self.json(request))
+        return 200, self.engine.create_index(index, self.json(request, malformed="content_map"))
 
     def on_delete_index(self, request: Request, index: str) -> tuple[int, Any]:
         return 200, self.engine.delete_index(index)
@@ -227,17 +230,23 @@ class LocalsearchApp:
         targets = self._targets(request, index)
         if not targets and "*" not in index:
             raise IndexNotFound(index)
-        return 200, {t.name: {"aliases": self.engine.aliases_of(t.name), "mappings": t.mapping.to_json(),
-                              "settings": t.settings} for t in targets}
+        return 200, {t.name: {"aliases": self.engine.aliases_of(t.name), "mappings": display(t.mapping.to_json()),
+                              "settings": self._settings(request, t)} for t in targets}
 
     def on_get_mapping(self, request: Request, index: str | None = None) -> tuple[int, Any]:
-        return 200, {t.name: {"mappings": t.mapping.to_json()} for t in self._targets(request, index)}
+        return 200, {t.name: {"mappings": display(t.mapping.to_json())} for t in self._targets(request, index)}
 
     def on_put_mapping(self, request: Request, index: str) -> tuple[int, Any]:
-        return 200, self.engine.put_mapping(index, self.json(request, required=True))
+        return 200, self.engine.put_mapping(index, self.json(request, required=True, malformed="content_map"))
 
     def on_get_settings(self, request: Request, index: str | None = None) -> tuple[int, Any]:
-        return 200, {t.name: {"settings": t.settings} for t in self._targets(request, index)}
+        return 200, {t.name: {"settings": self._settings(request, t)} for t in self._targets(request, index)}
+
+    def _settings(self, request: Request, state: Any) -> dict[str, Any]:
+        flat = state.settings.get("index", {})
+        if self.params(request).get("flat_settings") == "true":
+            return {f"index.{k}": v for k, v in sorted(flat.items())}
+        return {"index": nested_settings(flat)}
 
     def on_put_settings(self, request: Request, index: str | None = None) -> tuple[int, Any]:
         return 200, self.engine.put_settings(index, self.json(request, required=True))
@@ -280,7 +289,8 @@ class LocalsearchApp:
 
     # ---- pipelines ---------------------------------------------------------------------------
     def on_put_pipeline(self, request: Request, pipeline_id: str) -> tuple[int, Any]:
-        return 200, self.engine.put_pipeline(pipeline_id, self.json(request, required=True))
+        return 200, self.engine.put_pipeline(pipeline_id, self.json(request, required=True,
+                                                                    malformed="content_map"))
 
     def on_get_pipeline(self, request: Request, pipeline_id: str | None = None) -> tuple[int, Any]:
         return 200, self.engine.get_pipelines(pipeline_id)
@@ -290,7 +300,10 @@ class LocalsearchApp:
 
     # ---- documents ---------------------------------------------------------------------------
     def on_bulk(self, request: Request, index: str | None = None) -> tuple[int, Any]:
-        ops = parse_ndjson(self.raw(request), index)
+        payload = self.raw(request)
+        if not payload:
+            raise SearchError("request body is required", status=400, error_type="parse_exception")
+        ops = parse_ndjson(payload, index)
         return 200, self.engine.write(ops, self.params(request).get("refresh"))
 
     def _single(self, request: Request, op: WriteOp) -> tuple[int, Any]:
@@ -307,13 +320,16 @@ class LocalsearchApp:
 
     def on_index_doc(self, request: Request, index: str, doc_id: str) -> tuple[int, Any]:
         action = "create" if self.params(request).get("op_type") == "create" else "index"
-        return self._single(request, WriteOp(action, index, doc_id, self.json(request, required=True)))
+        return self._single(request, WriteOp(action, index, doc_id, self._document(request)))
 
     def on_index_auto_id(self, request: Request, index: str) -> tuple[int, Any]:
-        return self._single(request, WriteOp("index", index, None, self.json(request, required=True)))
+        return self._single(request, WriteOp("index", index, None, self._document(request)))
 
     def on_create_doc(self, request: Request, index: str, doc_id: str) -> tuple[int, Any]:
-        return self._single(request, WriteOp("create", index, doc_id, self.json(request, required=True)))
+        return self._single(request, WriteOp("create", index, doc_id, self._document(request)))
+
+    def _document(self, request: Request) -> Any:
+        return self.json(request, required=True, malformed="document")
 
     def on_update_doc(self, request: Request, index: str, doc_id: str) -> tuple[int, Any]:
         return self._single(request, WriteOp("update", index, doc_id, self.json(request, required=True)))
@@ -351,8 +367,8 @@ class LocalsearchApp:
             targets = self._targets(request, index)
             if req.scroll is not None:
                 from localsearch.search import collect
-                hits, total, max_score = collect(self.engine, targets, req, 0)
-                return 200, self.engine.scrolls.open(targets, req, hits, total, max_score)
+                found = collect(self.engine, targets, req, 0)
+                return 200, self.engine.scrolls.open(targets, req, found.hits, found.total, found.max_score)
             return 200, search(self.engine, targets, req)
 
     def on_msearch(self, request: Request, index: str | None = None) -> tuple[int, Any]:
@@ -380,12 +396,12 @@ class LocalsearchApp:
         return 200, {"took": int((time.monotonic() - started) * 1000), "responses": responses}
 
     def on_count(self, request: Request, index: str | None = None) -> tuple[int, Any]:
-        body = self.json(request)
+        body = self.json(request, malformed="count")
         with malformed_request_is_400("count request"):
             return 200, count(self.engine, self._targets(request, index), body, self.params(request))
 
     def on_scroll(self, request: Request, scroll_id: str | None = None) -> tuple[int, Any]:
-        body = self.json(request) or {}
+        body = self.json(request, malformed="scroll") or {}
         params = self.params(request)
         scroll_id = body.get("scroll_id") or params.get("scroll_id") or scroll_id
         if not scroll_id:
@@ -394,7 +410,7 @@ class LocalsearchApp:
         return 200, self.engine.scrolls.next(scroll_id, body.get("scroll") or params.get("scroll"))
 
     def on_clear_scroll(self, request: Request, scroll_id: str | None = None) -> tuple[int, Any]:
-        body = self.json(request) or {}
+        body = self.json(request, malformed="scroll") or {}
         ids = body.get("scroll_id") or (scroll_id.split(",") if scroll_id else None)
         if isinstance(ids, str):
             ids = [ids]

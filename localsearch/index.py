@@ -64,10 +64,11 @@ class IndexState:
     ords: list[str] = field(default_factory=list)
     dirty: bool = False
     last_refresh: float = field(default_factory=time.monotonic)
+    tombstones: dict[str, int] = field(default_factory=dict)  # deleted id -> its delete's version (in memory)
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
-        self.lexical = LexicalIndex(self.mapping)
+        self.lexical = LexicalIndex(self.mapping, self.settings)
         self.vectors: dict[str, VectorField] = {}
         self._pending_vectors: dict[str, np.ndarray | None] = {}
         self._pending_vector_docs: dict[str, dict[str, np.ndarray]] = {}
@@ -142,7 +143,7 @@ class IndexState:
         """Take a mapping with new fields: the inverted index is rebuilt with the new schema."""
         with self.lock:
             self.mapping = mapping
-            rebuilt = LexicalIndex(mapping)
+            rebuilt = LexicalIndex(mapping, self.settings)
             for doc_id, stored in self.live.items():
                 rebuilt.add(stored.ordinal, doc_id, self.parse(doc_id, stored.source).values)
             self.lexical = rebuilt

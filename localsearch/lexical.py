@@ -28,19 +28,38 @@ FIELD_NAMES = "_field_names"
 WRITER_HEAP = 64_000_000
 
 
-def _analyzer() -> tantivy.TextAnalyzer:
-    return (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-            .filter(tantivy.Filter.remove_long(255))
-            .filter(tantivy.Filter.lowercase())
-            .build())
+def _analyzer(fold: bool = False) -> tantivy.TextAnalyzer:
+    builder = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+               .filter(tantivy.Filter.remove_long(255))
+               .filter(tantivy.Filter.lowercase()))
+    if fold:
+        builder = builder.filter(tantivy.Filter.ascii_fold())
+    return builder.build()
 
 
 _ANALYZER = _analyzer()
+_FOLDING = _analyzer(fold=True)
+FOLDING_ANALYZER = "standard_asciifolding"
 
 
 def analyze(text: str) -> list[str]:
     """The tokens the index's text fields hold for `text` (used for query text too)."""
     return _ANALYZER.analyze(text)
+
+
+def field_analyzers(mapping: Mapping, settings: dict[str, Any] | None) -> dict[str, str]:
+    """The analyzer (by tantivy name) of each text field: standard, or standard with asciifolding when the
+    field names a custom analyzer that folds (the only custom analyzers localsearch accepts)."""
+    from localsearch.mapping_rules import custom_analyzers, folding_filters
+    custom = custom_analyzers((settings or {}).get("index", {}))
+    out = {}
+    for path, spec in mapping.fields.items():
+        if spec.type != "text":
+            continue
+        definition = custom.get(str(spec.params.get("analyzer", "standard")))
+        filters = folding_filters(definition) if definition else None
+        out[path] = FOLDING_ANALYZER if filters and "asciifolding" in filters else ANALYZER
+    return out
 
 
 class LexicalIndex:
@@ -50,9 +69,10 @@ class LexicalIndex:
     The schema is fixed by tantivy, so a mapping that gains fields gets a new LexicalIndex.
     """
 
-    def __init__(self, mapping: Mapping) -> None:
+    def __init__(self, mapping: Mapping, settings: dict[str, Any] | None = None) -> None:
         self.fields: dict[str, FieldMapping] = {
             path: spec for path, spec in mapping.fields.items() if spec.type != "knn_vector"}
+        self.analyzers = field_analyzers(mapping, settings)
         builder = tantivy.SchemaBuilder()
         builder.add_integer_field(ORD_FIELD, stored=False, indexed=True, fast=True)
         builder.add_text_field(ID_FIELD, tokenizer_name="raw", index_option="basic")
@@ -61,10 +81,11 @@ class LexicalIndex:
         for i, (path, spec) in enumerate(sorted(self.fields.items())):
             name = path if tantivy.SchemaBuilder.is_valid_field_name(path) else f"_f{i}"
             self.names[path] = name
-            _add_field(builder, name, spec)
+            _add_field(builder, name, spec, self.analyzers.get(path, ANALYZER))
         self.schema = builder.build()
         self.index = tantivy.Index(self.schema)
         self.index.register_tokenizer(ANALYZER, _analyzer())
+        self.index.register_tokenizer(FOLDING_ANALYZER, _analyzer(fold=True))
         self._writer = self.index.writer(WRITER_HEAP, 1)
         self._lock = threading.Lock()
         self.searcher = self.index.searcher()
@@ -101,10 +122,16 @@ class LexicalIndex:
     def name(self, path: str) -> str | None:
         return self.names.get(path)
 
+    def analyze(self, path: str, text: str) -> list[str]:
+        """Query text as the field's analyzer splits it."""
+        return (_FOLDING if self.analyzers.get(path) == FOLDING_ANALYZER else _ANALYZER).analyze(text)
+
     def term(self, path: str, value: Any) -> Query:
         spec = self.fields[path]
         name = self.names[path]
-        if spec.is_numeric or spec.type in ("date", "boolean"):
+        if spec.type == "boolean":
+            return Query.term_query(self.schema, name, bool(value))
+        if spec.is_numeric or spec.type == "date":
             return self.range(path, value, value, True, True)
         # term queries on text and keyword fields score with BM25 too
         return Query.boost_query(Query.term_query(self.schema, name, value), BM25_SCALE)
@@ -160,9 +187,9 @@ class LexicalIndex:
         return Query.boost_query(query, BM25_SCALE)
 
 
-def _add_field(builder: tantivy.SchemaBuilder, name: str, spec: FieldMapping) -> None:
+def _add_field(builder: tantivy.SchemaBuilder, name: str, spec: FieldMapping, analyzer: str) -> None:
     if spec.type == "text":
-        builder.add_text_field(name, tokenizer_name=ANALYZER, index_option="position")
+        builder.add_text_field(name, tokenizer_name=analyzer, index_option="position")
     elif spec.type == "keyword":
         builder.add_text_field(name, tokenizer_name="raw", fast=True, index_option="freq")
     elif spec.type in INTEGER_TYPES or spec.type == "date":

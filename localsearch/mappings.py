@@ -9,6 +9,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from localsearch.datemath import parse_date
+from localsearch.mapping_rules import expand_dotted
 from sidecar.errors import IllegalArgument, MapperParsingError, SearchError
 
 INTEGER_TYPES = {"long": 2**63, "integer": 2**31, "short": 2**15, "byte": 2**7}
@@ -19,7 +23,8 @@ DEFAULT_IGNORE_ABOVE = 256
 # OpenSearch's default for index.mapping.total_fields.limit
 TOTAL_FIELDS_LIMIT = 1000
 # date_detection's default dynamic_date_formats accept these shapes
-_DATE_DETECT = re.compile(r"^\d{4}[-/]\d{2}[-/]\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$")
+_DATE_DETECT = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$"
+                          r"|^\d{4}/\d{2}/\d{2}( \d{2}:\d{2}:\d{2})?$")
 
 
 class StrictDynamicMapping(SearchError):
@@ -53,6 +58,8 @@ class Mapping:
     def __init__(self, body: dict[str, Any] | None = None) -> None:
         body = copy.deepcopy(body or {})
         _check_root(body)
+        if isinstance(body.get("properties"), dict):
+            body["properties"] = expand_dotted(body["properties"])
         self.body: dict[str, Any] = body
         self.body.setdefault("properties", {})
         self.fields: dict[str, FieldMapping] = {}
@@ -94,7 +101,7 @@ class Mapping:
         body = copy.deepcopy(self.body)
         for key, value in update.items():
             if key == "properties":
-                _merge_properties(body["properties"], value, "")
+                _merge_properties(body["properties"], expand_dotted(value), "")
             else:
                 body[key] = copy.deepcopy(value)
         merged = Mapping(body)
@@ -185,6 +192,8 @@ def _check_properties(properties: Any, prefix: str) -> None:
 
 def _check_knn(spec: dict[str, Any], path: str) -> None:
     dimension = spec.get("dimension")
+    if isinstance(dimension, str) and dimension.isdigit():
+        dimension = int(dimension)
     if not isinstance(dimension, int) or isinstance(dimension, bool):
         raise MapperParsingError(f"Dimension value missing for vector: {path}")
     if not 1 <= dimension <= 16000:
@@ -204,7 +213,7 @@ def _leaf_params(spec: dict[str, Any]) -> dict[str, Any]:
     if spec.get("type") == "knn_vector":
         method = spec.get("method", {})
         params = {
-            "dimension": spec["dimension"],
+            "dimension": int(spec["dimension"]),
             "space_type": method.get("space_type", spec.get("space_type", "l2")),
             "engine": method.get("engine", "faiss"),
             "m": method.get("parameters", {}).get("m", 16),
@@ -335,7 +344,7 @@ def _coerce(mapping: FieldMapping, value: Any) -> Any:
         number = float(value) if not isinstance(value, bool) else _fail_bool(value)
         if math.isnan(number) or math.isinf(number):
             raise ValueError(f"[{kind}] supports only finite values, but got [{number}]")
-        return number
+        return stored_float(mapping, number)
     if kind == "boolean":
         if isinstance(value, bool):
             return value
@@ -347,6 +356,18 @@ def _coerce(mapping: FieldMapping, value: Any) -> Any:
     if kind == "date":
         return parse_date_millis(value)
     raise ValueError(f"unsupported type [{kind}]")
+
+
+def stored_float(mapping: FieldMapping, number: float) -> float:
+    """The value a floating-point field holds: float32, float16, or a long scaled by `scaling_factor`."""
+    if mapping.type == "float":
+        return float(np.float32(number))
+    if mapping.type == "half_float":
+        return float(np.float16(number))
+    if mapping.type == "scaled_float":
+        factor = float(mapping.params.get("scaling_factor", 1))
+        return math.floor(number * factor + 0.5) / factor  # Java's Math.round, then read back
+    return number
 
 
 def _fail_bool(value: Any) -> float:
@@ -382,10 +403,12 @@ def parse_date_millis(value: Any) -> int:
         raise ValueError(f"failed to parse date field [{value}]")
     if isinstance(value, (int, float)):
         return int(value)
-    parsed = _parse_date_or_none(str(value))
+    text = str(value)
+    # strict_date_optional_time; the slash form is what dynamic mapping detects as a date too
+    parsed = parse_date(text) if "/" not in text else _parse_date_or_none(text)
     if parsed is None:
-        if re.fullmatch(r"-?\d+", str(value)):
-            return int(value)
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
         raise ValueError(f"failed to parse date field [{value}] with format "
                          "[strict_date_optional_time||epoch_millis]")
     return parsed

@@ -18,6 +18,12 @@ from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from localsearch.failures import (  # noqa: F401 - shard_failure and phase_failure are this module's API too
+    SearchPhaseFailure,
+    ShardError,
+    phase_failure,
+    shard_failure,
+)
 from sidecar.errors import IllegalArgument, ParsingError, SearchError
 from sidecar.fusion import (
     DEFAULT_RANK_CONSTANT,
@@ -328,7 +334,7 @@ class HybridSpec:
     given_depth: int | None = field(default=None)  # pagination_depth as written, None if absent
 
 
-class ShardQueryError(IllegalArgument):
+class ShardQueryError(ShardError):
     """An error the shard raises running a hybrid query; render it with ``shard_failure``.
 
     ``creating_query`` marks errors raised while building the Lucene query, which the shard wraps
@@ -433,41 +439,3 @@ def unfused_hybrid_hits(legs: Sequence[Sequence[tuple[K, float]]]) -> list[tuple
         out.extend((key, as_printed(score)) for key, score in leg)
     out.append((first, start))
     return out
-
-
-# ---- how the coordinator reports these failures ----
-
-class SearchPhaseFailure(SearchError):
-    """search_phase_execution_exception, with its root causes, failed shards and cause."""
-
-    status, error_type = 400, "search_phase_execution_exception"
-
-    def __init__(self, reason: str, *, root_causes: list[dict], failed_shards: list[dict],
-                 caused_by: dict, status: int = 400) -> None:
-        super().__init__(reason, status=status)
-        self.root_causes, self.failed_shards, self.caused_by = root_causes, failed_shards, caused_by
-
-    def body(self) -> dict[str, Any]:
-        return {"error": {"root_cause": self.root_causes, "type": self.error_type,
-                          "reason": self.reason, "phase": "query", "grouped": True,
-                          "failed_shards": self.failed_shards, "caused_by": self.caused_by},
-                "status": self.status}
-
-
-def shard_failure(error: ShardQueryError, *, index: str, index_uuid: str = "_na_",
-                  node: str = "localsearch", shard: int = 0) -> SearchPhaseFailure:
-    """A shard error on a one-shard index: 'all shards failed'."""
-    cause = error.shard_cause(index, index_uuid)
-    root = {k: v for k, v in cause.items() if k != "caused_by"}
-    top = cause if "caused_by" in cause else {**cause, "caused_by": dict(root)}
-    return SearchPhaseFailure(
-        "all shards failed", root_causes=[root],
-        failed_shards=[{"shard": shard, "index": index, "node": node, "reason": cause}],
-        caused_by=top, status=error.status)
-
-
-def phase_failure(error: SearchError) -> SearchPhaseFailure:
-    """An error from the phase results processor (after every shard answered): no shard to blame."""
-    return SearchPhaseFailure(
-        "The phase has failed", root_causes=[], failed_shards=[],
-        caused_by={"type": error.error_type, "reason": error.reason}, status=error.status)

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from localsearch.failures import SearchPhaseFailure
 from localsearch.index import parse_interval
-from localsearch.search import Hit, SearchRequest, render
-from sidecar.errors import IllegalArgument, SearchContextMissing
+from localsearch.search import Collected, Hit, SearchRequest, render
+from sidecar.errors import IllegalArgument, SearchContextMissing, SearchError
 
 MAX_KEEP_ALIVE = 24 * 3600.0
 MAX_OPEN_CONTEXTS = 500  # OpenSearch's search.max_open_scroll_context
+_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")  # what open() issues: 24 random bytes, URL-safe base64
 
 
 @dataclass
@@ -50,7 +53,7 @@ class ScrollContexts:
             self._expire()
             context = self._contexts.get(scroll_id)
             if context is None:
-                raise SearchContextMissing(f"No search context found for id [{scroll_id}]")
+                raise context_missing(scroll_id)
             if keep_alive:
                 context.expires = time.monotonic() + keep_alive_seconds(keep_alive)
         return self._page(scroll_id, None)
@@ -63,7 +66,7 @@ class ScrollContexts:
         context.position = start + len(page)
         if max_score is None:
             max_score = max((h.score for h in context.hits), default=None)
-        response = render(context.targets, req, page, context.total, max_score)
+        response = render(context.targets, req, page, Collected(context.hits, context.total, max_score))
         response["_scroll_id"] = scroll_id
         return response
 
@@ -80,6 +83,18 @@ class ScrollContexts:
         now = time.monotonic()
         for scroll_id in [s for s, c in self._contexts.items() if c.expires < now]:
             del self._contexts[scroll_id]
+
+
+def context_missing(scroll_id: str) -> SearchError:
+    """An id this engine could have issued but does not hold (expired or cleared): 404, as a failed phase;
+    anything else is not a scroll id at all: 400."""
+    if not _ID_SHAPE.fullmatch(scroll_id):
+        return IllegalArgument("Cannot parse scroll id")
+    missing = SearchContextMissing(f"No search context found for id [{scroll_id}]")
+    cause = {"type": missing.error_type, "reason": missing.reason}
+    return SearchPhaseFailure("all shards failed", root_causes=[cause],
+                              failed_shards=[{"shard": -1, "index": None, "reason": cause}], caused_by=cause,
+                              status=404)
 
 
 def keep_alive_seconds(value: str | None) -> float:

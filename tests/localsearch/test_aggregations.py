@@ -147,11 +147,14 @@ def test_terms_on_keyword_subfield_reads_the_parent_source(engine):
 
 
 def test_terms_on_a_text_field_is_refused_with_the_fielddata_error(engine):
-    error = refused(engine, {"t": {"terms": {"field": "title"}}}, IllegalArgument)
-    assert error.reason.startswith("Text fields are not optimised for operations that require per-document field "
-                                   "data like aggregations and sorting")
-    assert "set fielddata=true on [title]" in error.reason
-    assert error.body()["error"]["type"] == "illegal_argument_exception"
+    # the shard refuses it: OpenSearch reports it under search_phase_execution_exception
+    body = refused(engine, {"t": {"terms": {"field": "title"}}}).body()
+    assert body["error"]["type"] == "search_phase_execution_exception"
+    root = body["error"]["root_cause"][0]
+    assert root["type"] == "illegal_argument_exception"
+    assert root["reason"].startswith("Text fields are not optimised for operations that require per-document field "
+                                     "data like aggregations and sorting")
+    assert "set fielddata=true on [title]" in root["reason"]
 
 
 def test_aggregations_on_unmapped_fields_are_empty(engine):
@@ -405,8 +408,10 @@ def test_stats_and_extended_stats(engine):
 
 
 def test_numeric_metric_on_keyword_is_refused(engine):
-    error = refused(engine, {"a": {"avg": {"field": "brand"}}}, IllegalArgument)
-    assert error.reason == "Field [brand] of type [keyword] is not supported for aggregation [avg]"
+    body = refused(engine, {"a": {"avg": {"field": "brand"}}}).body()
+    assert body["error"]["type"] == "search_phase_execution_exception"
+    assert body["error"]["root_cause"][0]["reason"] == (
+        "Field [brand] of type [keyword] is not supported for aggregation [avg]")
 
 
 def test_top_hits_default_order_and_source_filter(engine):

@@ -1,0 +1,126 @@
+"""The neural-search `hybrid` query: each sub-query's top `pagination_depth` hits, fused by the search pipeline."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+from localsearch.dsl import compile_query
+from localsearch.failures import ShardError, phase_failure, shard_failure, unsupported
+from localsearch.index import IndexState, View
+from localsearch.pipelines import (
+    HybridSpec,
+    ShardQueryError,
+    check_page_in_results,
+    unfused_hybrid_hits,
+    validate_hybrid_request,
+)
+from localsearch.search import Collected, Hit, SearchRequest, check_window, raise_if_all_failed
+from sidecar.errors import IllegalArgument, SearchError
+from sidecar.fusion import fuse
+
+Key = tuple[int, str]  # (position of the index among the targets, document id)
+
+
+def collect_hybrid(engine: Any, targets: Sequence[IndexState], req: SearchRequest) -> Collected:
+    hybrid = _parse(targets, req)
+    if req.sort:
+        raise unsupported("[sort] with a [hybrid] query")
+    pipeline = _pipeline(engine, targets, req)
+    lookup = {i: (state, state.view) for i, state in enumerate(targets)}
+    legs, matched, failures = _legs(lookup, hybrid, req)
+    raise_if_all_failed(targets, failures)
+    best_raw = max((s for leg in legs for _, s in leg), default=None)
+    if pipeline is None or pipeline.fusion is None:
+        # OpenSearch answers an unfused hybrid query with the shard's raw, marker-delimited list
+        raw = unfused_hybrid_hits(legs)
+        hits = [Hit(lookup[i][0], lookup[i][1], d, float(s)) for (i, d), s in raw]
+        return Collected(hits, len(matched) or len(hits), best_raw, failures)
+    fused = fuse(legs, pipeline.fusion, tie_key=lambda key: _doc_order(lookup, key))
+    try:
+        check_page_in_results(req.from_, len(fused))
+    except SearchError as exc:
+        raise phase_failure(exc) from exc
+    hits = [Hit(lookup[i][0], lookup[i][1], d, float(s)) for (i, d), s in fused]
+    # with size 0 nothing is fused: the real node reports the best raw sub-query score
+    max_score = max((h.score for h in hits), default=None) if req.size > 0 else best_raw
+    total = len(matched) if req.track_total_hits is not False else len(hits)
+    return Collected(hits, max(total, len(hits)), max_score, failures)
+
+
+def hybrid_matches(targets: Sequence[IndexState], req: SearchRequest) -> list[Hit]:
+    """Every document some sub-query matches (what aggregations see), whatever the page."""
+    hybrid = _parse(targets, req)
+    seen: dict[Key, Hit] = {}
+    for i, state in enumerate(targets):
+        view = state.view
+        for sub in hybrid.queries:
+            for doc_id, score in compile_query(_with_filter(sub, hybrid.filter), view).all(view).items():
+                seen.setdefault((i, doc_id), Hit(state, view, doc_id, score))
+    return list(seen.values())
+
+
+def _parse(targets: Sequence[IndexState], req: SearchRequest) -> HybridSpec:
+    first = targets[0] if targets else None
+    try:
+        return validate_hybrid_request(req.query["hybrid"], req.from_, req.size)
+    except ShardQueryError as exc:
+        raise shard_failure(exc, index=first.name if first else "_all",
+                            index_uuid=first.uuid if first else "_na_") from exc
+
+
+def _pipeline(engine: Any, targets: Sequence[IndexState], req: SearchRequest) -> Any:
+    first = targets[0] if targets else None
+    pipeline_id = req.pipeline or (first.setting("search.default_pipeline") if first else None)
+    if not pipeline_id or pipeline_id == "_none":
+        return None
+    pipeline = engine.pipelines.get(pipeline_id)
+    if pipeline is None:
+        raise IllegalArgument(f"Pipeline {pipeline_id} is not defined")
+    return pipeline
+
+
+def _legs(lookup: dict[int, tuple[IndexState, View]], hybrid: HybridSpec, req: SearchRequest
+          ) -> tuple[list[list[tuple[Key, float]]], set[Key], list[tuple[IndexState, ShardError]]]:
+    """Each sub-query's best `pagination_depth` hits over all targets, the matched set, and failed targets."""
+    legs: list[list[tuple[Key, float]]] = [[] for _ in hybrid.queries]
+    matched: set[Key] = set()
+    failures: list[tuple[IndexState, ShardError]] = []
+    for i, (state, view) in lookup.items():
+        try:
+            check_window(state, req)
+            nodes = [compile_query(_with_filter(sub, hybrid.filter), view) for sub in hybrid.queries]
+        except ShardError as exc:
+            failures.append((state, exc))
+            continue
+        for leg, node in zip(legs, nodes, strict=True):
+            top, _ = node.top(view, hybrid.pagination_depth)
+            leg += [((i, d), s) for d, s in top if d in view.docs]
+            if req.track_total_hits is not False:
+                matched |= {(i, d) for d in node.all(view)}
+    for n, leg in enumerate(legs):
+        leg.sort(key=lambda kv: (-kv[1], _doc_order(lookup, kv[0])))
+        legs[n] = leg[:hybrid.pagination_depth]
+    return legs, matched, failures
+
+
+def _with_filter(sub: dict[str, Any], hybrid_filter: dict[str, Any] | None) -> dict[str, Any]:
+    """The sub-query with the hybrid `filter` pushed down, as HybridQueryBuilder does: a k-NN query takes it as
+    its own filter (the k nearest among the filtered documents), any other query is wrapped in a bool."""
+    if hybrid_filter is None:
+        return sub
+    if set(sub) == {"knn"} and isinstance(sub["knn"], dict) and len(sub["knn"]) == 1:
+        field, params = next(iter(sub["knn"].items()))
+        if isinstance(params, dict):
+            params = copy.deepcopy(params)
+            existing = params.get("filter")
+            params["filter"] = hybrid_filter if not existing else {"bool": {"filter": [existing, hybrid_filter]}}
+            return {"knn": {field: params}}
+    return {"bool": {"must": [sub], "filter": [hybrid_filter]}}
+
+
+def _doc_order(lookup: dict[int, tuple[IndexState, View]], key: Key) -> tuple[int, int]:
+    index, doc_id = key
+    return index, lookup[index][1].docs[doc_id].ordinal
+
