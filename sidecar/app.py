@@ -147,7 +147,7 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     models = Models(settings, metrics, scorer_loader)
     setup_headers = _basic_auth(settings.setup_username, settings.setup_password)
     retriever = Retriever(upstream, setup_headers)
-    profiles = ProfileResolver(settings, upstream)
+    profiles = ProfileResolver(settings, upstream, setup_headers)
     pipeline = RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=models.rerank,
                               metrics=metrics)
     app = Flask("sidecar")

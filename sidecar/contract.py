@@ -163,7 +163,7 @@ def index_body(contract: IndexContract, settings: HnswSettings | None = None, *,
 
 def vector_field_spec(mapping: Mapping[str, Any], field_name: str) -> Mapping[str, Any] | None:
     """The `knn_vector` definition of `field_name` in the first index of the mapping that has one."""
-    for mappings in _mappings(mapping).values():
+    for mappings in index_mappings(mapping).values():
         spec = (mappings.get("properties") or {}).get(field_name) or {}
         if spec.get("type") == "knn_vector":
             return spec
@@ -182,7 +182,7 @@ def vector_field_space_type(spec: Mapping[str, Any]) -> str:
     return str(method.get("space_type") or spec.get("space_type") or PLUGIN_DEFAULT_SPACE_TYPE)
 
 
-def _mappings(mapping: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+def index_mappings(mapping: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     """Normalize the accepted shapes into {index name: mappings body}."""
     if "mappings" in mapping and isinstance(mapping["mappings"], Mapping):
         return {"": mapping["mappings"]}
@@ -196,4 +196,4 @@ def _mappings(mapping: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _metas(mapping: Mapping[str, Any]) -> dict[str, Mapping[str, Any] | None]:
-    return {name: body.get("_meta") for name, body in _mappings(mapping).items()}
+    return {name: body.get("_meta") for name, body in index_mappings(mapping).items()}

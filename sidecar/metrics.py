@@ -34,7 +34,8 @@ COUNT_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000)
 TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 # label values created at start, so rates and alerts see a 0 before the first event
-FAIL_OPEN_REASONS = ("timeout", "error", "nan", "model-unavailable", "contract-mismatch")
+FAIL_OPEN_REASONS = ("timeout", "error", "nan", "model-unavailable", "contract-mismatch", "mapping-unavailable",
+                     "result-window")
 RERANK_STATUSES = ("reranked", "partial", "skipped", "passthrough", "error")
 CACHES = ("embedding", "score", "window")
 

@@ -13,14 +13,17 @@ from sidecar.errors import ParsingError, SearchError
 from sidecar.metrics import Metrics
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
 from sidecar.profiles import ProfileResolver, Resolved
-from sidecar.respond import Ranked, ScoreMode, rank, render, stage1_source
+from sidecar.query_text import mapped_field_check
+from sidecar.respond import Ranked, ScoreMode, extend, rank, render, stage1_source
 from sidecar.retrieve import (
     FORWARDED_PARAMS,
     HIT_KEYS,
     MAX_RESULT_WINDOW,
+    SUMMARY_KEYS,
     FirstStage,
     Retriever,
     Stage1Request,
+    UpstreamAnswer,
 )
 from sidecar.settings import Profile, Settings
 from sidecar.window_cache import WindowCache, caller_identity, window_key
@@ -45,7 +48,8 @@ class Outcome:
 class CachedWindow:
     first: FirstStage
     ranked: list[Ranked]
-    status: str
+    status: str      # reranked, partial, skipped-<reason>: every page of this window says the same
+    depth: int       # first-stage candidates fetched; a page past them deepens the window
 
 
 class RerankPipeline:
@@ -66,26 +70,38 @@ class RerankPipeline:
         body = parse_json_body(raw_body)
         resolved = self.profiles.resolve(index, headers)
         if resolved.profile is None:
-            status = "skipped-contract-mismatch" if resolved.problem else "passthrough"
+            status = f"skipped-{resolved.skipped}" if resolved.skipped else "passthrough"
             return self._passthrough(raw_body, body, status, resolved.label)
         profile = resolved.profile
         limits = self.settings.limits
         plan = plan_search(body, params, headers, profile_window=profile.window,
-                           max_window=min(profile.max_window, limits.max_window), limits=limits)
+                           max_window=min(profile.max_window, limits.max_window), limits=limits,
+                           field_is_mapped=mapped_field_check(resolved.fields) if resolved.fields else None)
         if isinstance(plan, PassThrough):
             return self._passthrough(raw_body, body, "passthrough", resolved.label, plan)
         outcome = Outcome(label=resolved.label)
+        # the depth is not in the key: a later page reaching past the window deepens the same ranking
         key = window_key(index, plan.query_text, plan.lexical_query, plan.filters, plan.window,
                          _overrides(plan), plan.upstream_body.get("aggs"), plan.upstream_body.get("aggregations"),
                          {k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
                          {k: v for k, v in params.items() if k in FORWARDED_PARAMS},
-                         _depth(plan), caller_identity(headers), profile)
+                         resolved.lexical_only, caller_identity(headers), profile)
         cached = self.windows.get(key)
+        if cached is not None and cached.status.startswith("skipped") and plan.from_ == 0:
+            cached = None   # a new first page tries the model again; later pages keep to the ranking they began on
         self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
-        if cached is None:
-            cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
-            if cached.status in ("reranked", "partial"):
+        try:
+            if cached is None:
+                cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
                 self.windows.put(key, cached)
+            elif cached.depth < _depth(plan):
+                cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
+                self.windows.put(key, cached)
+        except UpstreamAnswer as exc:
+            if not _result_window_too_large(exc):
+                raise
+            # the index allows fewer hits than the window needs: the cluster answers the client's own request
+            return self._passthrough(raw_body, body, "skipped-result-window", resolved.label)
         outcome.rerank_status = cached.status
         explain = plan.explain
         outcome.body = render(cached.first, cached.ranked, from_=plan.from_, size=plan.size,
@@ -95,19 +111,26 @@ class RerankPipeline:
         return outcome
 
     # ---- stages ------------------------------------------------------------------------------
-    def _compute(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
-                 params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> CachedWindow:
+    def _first_stage(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
+                     params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> FirstStage:
         t0 = time.monotonic()
-        normalize = resolved.contract.normalized if resolved.contract else True
-        vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
+        vector = None
+        if not resolved.lexical_only:
+            normalize = resolved.contract.normalized if resolved.contract else True
+            vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
         t1 = time.monotonic()
         outcome.stages["embed"] = t1 - t0
         request = self._stage1_request(index, plan, profile, vector, params)
         mode = self.retriever.mode(plan.overrides.retrieval or profile.retrieval, headers)
         first = self.retriever.retrieve(request, mode, headers)
-        t2 = time.monotonic()
-        outcome.stages["retrieve"] = t2 - t1
+        outcome.stages["retrieve"] = time.monotonic() - t1
         self.metrics.candidates.observe(len(first.candidates))
+        return first
+
+    def _compute(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
+                 params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> CachedWindow:
+        first = self._first_stage(index, plan, profile, resolved, params, headers, outcome)
+        t2 = time.monotonic()
         window = first.candidates[: plan.window]
         texts = [candidate_text(c.hit.get("_source") or {}, profile.text_fields, profile.separator) for c in window]
         keys = [f"{c.hit.get('_index')}/{c.hit.get('_id')}" for c in window]
@@ -120,23 +143,32 @@ class RerankPipeline:
         else:
             ranked = rank(first.candidates, list(result.logits), list(result.passage_index),
                           _score_mode(profile, plan))
-        return CachedWindow(first, ranked, status)
+        return CachedWindow(first, ranked, status, _depth(plan))
 
-    def _stage1_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float],
+    def _deepen(self, cached: CachedWindow, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
+                params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> CachedWindow:
+        """A page past the cached depth: more first-stage candidates after the ranking already served."""
+        deeper = self._first_stage(index, plan, profile, resolved, params, headers, outcome)
+        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), cached.status, _depth(plan))
+
+    def _stage1_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float] | None,
                         params: Mapping[str, str]) -> Stage1Request:
         body = plan.upstream_body
+        # what the cluster would count and aggregate for the client's own request
         aggs = body.get("aggs", body.get("aggregations"))
-        aggs_body = None
-        if aggs is not None:
-            aggs_body = {"size": 0, "query": body.get("query", {"match_all": {}}), "aggs": aggs}
-            if "track_total_hits" in body:
-                aggs_body["track_total_hits"] = body["track_total_hits"]
+        if aggs is None:   # the total alone: the lexical leg's query (post_filter included) counts the same hits
+            summary: dict[str, Any] = {"size": 0, "query": plan.lexical_query}
+        else:              # aggregations run on the query, the total counts what passes the post_filter
+            summary = {"size": 0, "query": plan.client_query, "aggs": aggs}
+            if plan.post_filter is not None:
+                summary["post_filter"] = plan.post_filter
+        summary.update({k: body[k] for k in SUMMARY_KEYS if k in body})
         return Stage1Request(
             index=index, lexical_query=plan.lexical_query, filters=plan.filters, vector=vector,
             vector_field=profile.vector_field, depth=_depth(plan),
             fusion=profile.fusion_config(plan.overrides.fusion),
             source=stage1_source(plan.source, profile.text_fields, profile.vector_field),
-            hit_options={k: v for k, v in body.items() if k in HIT_KEYS}, aggs_body=aggs_body,
+            hit_options={k: v for k, v in body.items() if k in HIT_KEYS}, summary_body=summary,
             params={k: v for k, v in params.items() if k in FORWARDED_PARAMS})
 
     def _passthrough(self, raw_body: bytes, body: Any, status: str, label: str,
@@ -149,6 +181,10 @@ class RerankPipeline:
             if stripped is not body:
                 forward_body = json.dumps(stripped).encode()
         return Outcome(forward=True, forward_body=forward_body, rerank_status=status, label=label)
+
+
+def _result_window_too_large(exc: UpstreamAnswer) -> bool:
+    return exc.status == 400 and "Result window is too large" in json.dumps(exc.upstream_body)
 
 
 def _depth(plan: SearchPlan) -> int:

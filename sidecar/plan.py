@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sidecar.errors import IllegalArgument, ParsingError
-from sidecar.query_text import has_vector_query, knn_filters, query_texts
+from sidecar.query_text import FieldCheck, has_vector_query, knn_filters, query_texts
 from sidecar.settings import FUSIONS, RETRIEVAL_MODES, SCORE_MODES, Limits
 from sidecar.source_filter import parse_source_spec
 
@@ -36,8 +36,12 @@ from sidecar.source_filter import parse_source_spec
 OPT_OUT, NO_PROFILE, NO_QUERY_TEXT, SORTED = "opt-out", "no-profile", "no-query-text", "sorted"
 SCROLL, PIT, SEARCH_AFTER, SIZE_ZERO = "scroll", "pit", "search_after", "size-zero"
 RESCORE, COLLAPSE, MIN_SCORE, VECTOR_QUERY = "rescore", "collapse", "min-score", "vector-query"
+RESULT_WINDOW = "result-window"
 REASONS = (OPT_OUT, NO_PROFILE, NO_QUERY_TEXT, SORTED, SCROLL, PIT, SEARCH_AFTER, SIZE_ZERO,
-           RESCORE, COLLAPSE, MIN_SCORE, VECTOR_QUERY)
+           RESCORE, COLLAPSE, MIN_SCORE, VECTOR_QUERY, RESULT_WINDOW)
+# OpenSearch's default index.max_result_window: a deeper page is the cluster's to answer (a 400, or the page
+# itself where an index allows more), as it would be without the sidecar
+MAX_RESULT_WINDOW = 10_000
 _BODY_REASONS = (("pit", PIT), ("search_after", SEARCH_AFTER), ("rescore", RESCORE),
                  ("collapse", COLLAPSE), ("min_score", MIN_SCORE))
 
@@ -68,7 +72,9 @@ class RerankOverrides:
 @dataclass(frozen=True)
 class SearchPlan:
     query_text: str  # what is embedded and given to the cross-encoder
-    lexical_query: dict[str, Any]  # the BM25 leg: the client's query (filters included)
+    lexical_query: dict[str, Any]  # the BM25 leg: the client's query (filters included), with its post_filter
+    client_query: dict[str, Any]  # the client's query as written (what aggregations run on)
+    post_filter: dict[str, Any] | None  # the client's post_filter
     filters: list[dict[str, Any]]  # the k-NN leg's filter is {"bool": {"filter": filters}}
     from_: int
     size: int
@@ -109,12 +115,13 @@ def strip_rerank_ext(body: Any) -> Any:
 
 def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers: Mapping[str, str], *,
                 profile_window: int, max_window: int, limits: Limits | None = None,
-                ) -> SearchPlan | PassThrough:
+                field_is_mapped: FieldCheck = None) -> SearchPlan | PassThrough:
     """Plan one search of an index that matches a profile (the caller answers NO_PROFILE itself).
 
     Raises ``ParsingError``/``IllegalArgument`` for what the sidecar interprets and finds wrong:
     bodies nested deeper than ``limits.max_nesting_depth``, bad ``ext.rerank``, bad ``from``/``size``,
     query text that is blank (``ext.rerank.query_text``) or longer than ``limits.max_query_chars``.
+    ``field_is_mapped`` (from the index's mapping) leaves out the text of clauses on fields the index lacks.
     """
     limits = limits or Limits()
     if body is not None and not isinstance(body, dict):
@@ -132,17 +139,23 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
         return PassThrough.of(VECTOR_QUERY, body)
     if size == 0:
         return PassThrough.of(SIZE_ZERO, body)
-    text = valid_text(overrides.query_text or " ".join(query_texts(query)))
+    if from_ + size > MAX_RESULT_WINDOW:
+        return PassThrough.of(RESULT_WINDOW, body)
+    text = valid_text(overrides.query_text or " ".join(query_texts(query, field_is_mapped)))
     if not text:
         return PassThrough.of(NO_QUERY_TEXT, body)
     _check_text_length(text, limits.max_query_chars)
     filters = knn_filters(query)
+    client_query = query
     post_filter = content.get("post_filter")
-    if isinstance(post_filter, dict) and post_filter:
+    if not (isinstance(post_filter, dict) and post_filter):
+        post_filter = None
+    if post_filter is not None:
         filters.append(post_filter)
         query = {"bool": {"must": [query], "filter": [post_filter]}}
     return SearchPlan(
-        query_text=text, lexical_query=query, filters=filters, from_=from_, size=size,
+        query_text=text, lexical_query=query, client_query=client_query, post_filter=post_filter,
+        filters=filters, from_=from_, size=size,
         window=overrides.window if overrides.window is not None else profile_window,
         overrides=overrides, source=_source_spec(content, params),
         upstream_body=strip_rerank_ext(content),

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable
 from typing import Any
+
+# Is a field (a name or a pattern such as `title*`) in the index's mapping? None: every field counts as mapped.
+FieldCheck = Callable[[str], bool] | None
 
 # Full-text queries whose text is what the user typed. In scoring context (top level, bool.must,
 # bool.should) any of them gives text; in filter context (bool.filter, constant_score.filter) only
@@ -71,22 +75,60 @@ def clause_text(query: Any, *, in_filter: bool = False) -> str | None:
     return text or None
 
 
-def query_texts(query: Any) -> list[str]:
-    """Texts of the full-text clauses that shape the ranking, in document order, duplicates once."""
+def clause_fields(query: Any) -> list[str] | None:
+    """The fields a full-text clause searches (boosts removed); None when it searches the index's default
+    fields (`multi_match` or `query_string` without fields), which always exist."""
+    name, spec = _single(query)
+    if not isinstance(spec, dict):
+        return None
+    if name in _FIELD_TEXT:
+        return [next(iter(spec), "")]
+    fields = spec.get("fields")
+    if name in _LUCENE_SYNTAX and not fields:
+        fields = [spec["default_field"]] if isinstance(spec.get("default_field"), str) else None
+    if not isinstance(fields, list) or not fields:
+        return None
+    return [field.split("^", 1)[0] for field in fields if isinstance(field, str)]
+
+
+def query_texts(query: Any, field_is_mapped: FieldCheck = None) -> list[str]:
+    """Texts of the full-text clauses that shape the ranking, in document order, duplicates once.
+
+    With `field_is_mapped`, a clause that searches only fields the index does not have is left out: on the
+    cluster it matches nothing, so its words must not steer the k-NN leg either.
+    """
     texts: list[str] = []
-    _collect(query, False, texts)
+    _collect(query, False, texts, field_is_mapped)
     return list(dict.fromkeys(texts))
 
 
-def _collect(query: Any, in_filter: bool, texts: list[str]) -> None:
+def _collect(query: Any, in_filter: bool, texts: list[str], field_is_mapped: FieldCheck) -> None:
     text = clause_text(query, in_filter=in_filter)
     if text is not None:
-        texts.append(text)
+        if searches_a_mapped_field(query, field_is_mapped):
+            texts.append(text)
         return
     name, spec = _single(query)
     for context, child in _children(name, spec):
         if context in (_SAME, _FILTER):
-            _collect(child, in_filter or context == _FILTER, texts)
+            _collect(child, in_filter or context == _FILTER, texts, field_is_mapped)
+
+
+def searches_a_mapped_field(clause: Any, field_is_mapped: FieldCheck) -> bool:
+    fields = clause_fields(clause)
+    return field_is_mapped is None or fields is None or any(field_is_mapped(f) for f in fields)
+
+
+def mapped_field_check(field_names: Iterable[str]) -> Callable[[str], bool]:
+    """A FieldCheck over a mapping's field paths: exact names, and `*` patterns as OpenSearch expands them."""
+    from fnmatch import fnmatchcase
+    names = frozenset(field_names)
+
+    def is_mapped(field: str) -> bool:
+        if "*" in field:
+            return any(fnmatchcase(name, field) for name in names)
+        return field in names
+    return is_mapped
 
 
 def has_vector_query(query: Any) -> bool:

@@ -63,12 +63,31 @@ def _scores(logits: list[float], first_stage: list[float], mode: ScoreMode) -> l
     return probabilities
 
 
+TAIL_RATIO = 0.999   # each document past the window scores this much of the one before it
+
+
 def tail_scores(floor: float, count: int) -> list[float]:
-    """Strictly decreasing scores below `floor`: positive when the floor is, so (0, 1) modes stay in range."""
+    """Strictly decreasing scores below `floor`: positive when the floor is, so (0, 1) modes stay in range.
+
+    The i-th score depends on the floor and i only, never on how many follow: a window deepened for a later
+    page (see `extend`) gives the documents already served the very scores they had.
+    """
     if floor > 0:
-        return [floor * (count - i) / (count + 1) for i in range(count)]
+        return [floor * TAIL_RATIO ** (i + 1) for i in range(count)]
     step = max(1e-3, abs(floor) * 1e-3)
     return [floor - step * (i + 1) for i in range(count)]
+
+
+def extend(ranked: list[Ranked], deeper: Sequence[Candidate]) -> list[Ranked]:
+    """`ranked` unchanged, then the documents of a deeper first stage it lacks, in that stage's order.
+
+    A page past a cached window needs more candidates; the pages already served keep their order and scores.
+    """
+    seen = {(r.candidate.hit.get("_index"), r.candidate.hit.get("_id")) for r in ranked}
+    more = [c for c in deeper if (c.hit.get("_index"), c.hit.get("_id")) not in seen]
+    if not ranked:
+        return [Ranked(c, c.score) for c in more]
+    return ranked + [Ranked(c, s) for c, s in zip(more, tail_scores(ranked[-1].score, len(more)), strict=True)]
 
 
 def render(first: FirstStage, ranked: list[Ranked], *, from_: int, size: int, source_spec: Any,

@@ -23,6 +23,8 @@ HIT_KEYS = ("highlight", "fields", "docvalue_fields", "stored_fields", "script_f
 FORWARDED_PARAMS = ("preference", "routing", "ignore_unavailable", "allow_no_indices", "expand_wildcards",
                     "request_cache", "timeout", "ignore_throttled")
 MAX_RESULT_WINDOW = 10_000
+# the client's body keys that decide `hits.total` and `aggregations` as the cluster counts them
+SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout")
 
 
 class UpstreamAnswer(SearchError):
@@ -60,16 +62,21 @@ class Stage1Request:
     index: str
     lexical_query: dict[str, Any]
     filters: list[dict[str, Any]]
-    vector: list[float]
+    vector: list[float] | None          # None: the index has no vector field, the lexical leg alone runs
     vector_field: str
     depth: int
     fusion: FusionConfig
     source: Any                         # what _source stage 1 asks for
     hit_options: dict[str, Any]         # HIT_KEYS the client gave
-    aggs_body: dict[str, Any] | None    # the client's query + aggs, size 0, when it asked for aggregations
+    summary_body: dict[str, Any]        # size 0: the client's query, post_filter, aggs and total options
     params: dict[str, str]              # FORWARDED_PARAMS the client gave
 
+    @property
+    def wants_aggregations(self) -> bool:
+        return "aggs" in self.summary_body
+
     def knn_query(self) -> dict[str, Any]:
+        assert self.vector is not None
         spec: dict[str, Any] = {"vector": self.vector, "k": self.depth}
         if self.filters:
             spec["filter"] = {"bool": {"filter": self.filters}}
@@ -145,10 +152,23 @@ class Retriever:
 
     # ---- retrieval -----------------------------------------------------------------------
     def retrieve(self, request: Stage1Request, mode: str, headers: Mapping[str, str]) -> FirstStage:
+        if request.vector is None:
+            return self._lexical(request, headers)
         if mode == "server":
             name = self.ensure_pipeline(request.fusion, headers)
             if name is not None:
-                return self._server(request, name, headers)
+                try:
+                    return self._server(request, name, headers)
+                except UpstreamAnswer as exc:
+                    if not _pipeline_missing(exc, name):
+                        raise
+                    # deleted on the cluster since: create it again and retry once
+                    log.warning("search pipeline %s is gone from the cluster; creating it again", name)
+                    with self._lock:
+                        self._pipelines.discard(name)
+                    name = self.ensure_pipeline(request.fusion, headers)
+                    if name is not None:
+                        return self._server(request, name, headers)
         return self._client(request, headers)
 
     def _server(self, request: Stage1Request, pipeline: str, headers: Mapping[str, str]) -> FirstStage:
@@ -157,13 +177,27 @@ class Retriever:
                              "pagination_depth": request.depth}}
         params = {**{k: v for k, v in request.params.items() if k in FORWARDED_PARAMS}, "search_pipeline": pipeline}
         main = self._search(request.index, params, request.leg_body(hybrid, True), headers)
-        aggregations = None
-        if request.aggs_body is not None:
-            aggregations = self._search(request.index, request.params, request.aggs_body, headers).get("aggregations")
+        # the hybrid query counts the k-NN leg's documents too: total and aggregations come from the client's
+        # own query, as the cluster answers it
+        summary = self._search(request.index, request.params, request.summary_body, headers)
         candidates = [Candidate(hit, float(hit.get("_score") or 0.0), rank)
                       for rank, hit in enumerate(main["hits"]["hits"], start=1)]
-        return FirstStage(candidates, main["hits"].get("total"), main.get("_shards", {}), main.get("timed_out", False),
-                          aggregations, "server")
+        return FirstStage(candidates, summary["hits"].get("total"), summary.get("_shards", {}),
+                          bool(main.get("timed_out") or summary.get("timed_out")), summary.get("aggregations"),
+                          "server")
+
+    def _lexical(self, request: Stage1Request, headers: Mapping[str, str]) -> FirstStage:
+        """No vector field: the candidates are the lexical query's own top hits, in its order and scores."""
+        items = [({}, request.leg_body(request.lexical_query, True))]
+        if request.wants_aggregations:
+            items.append(({}, request.summary_body))
+        answers = self._msearch(request, items, headers)
+        lexical = answers[0]
+        candidates = [Candidate(hit, float(hit.get("_score") or 0.0), rank)
+                      for rank, hit in enumerate(lexical["hits"]["hits"], start=1)]
+        return FirstStage(candidates, lexical["hits"].get("total"), lexical.get("_shards", {}),
+                          bool(lexical.get("timed_out")), answers[1].get("aggregations") if len(answers) > 1 else None,
+                          "lexical")
 
     def _search(self, index: str, params: Mapping[str, str], body: dict[str, Any],
                 headers: Mapping[str, str]) -> dict[str, Any]:
@@ -177,8 +211,8 @@ class Retriever:
     def _client(self, request: Stage1Request, headers: Mapping[str, str]) -> FirstStage:
         lexical_body = request.leg_body(request.lexical_query, True)
         items = [({}, lexical_body), ({}, request.leg_body(request.knn_query(), False))]
-        if request.aggs_body is not None:
-            items.append(({}, request.aggs_body))
+        if request.wants_aggregations:
+            items.append(({}, request.summary_body))
         answers = self._msearch(request, items, headers)
         lexical, vector = answers[0], answers[1]
         hits: dict[tuple[str, str], dict[str, Any]] = {}
@@ -192,7 +226,9 @@ class Retriever:
             legs.append(leg)
         fused = fuse(legs, request.fusion)[: request.depth]
         candidates = [Candidate(hits[key], float(score), rank) for rank, (key, score) in enumerate(fused, start=1)]
-        total = _union_total(lexical["hits"].get("total"), len(hits))
+        # the lexical leg is the client's query (post_filter included) with its total options: its total is the
+        # cluster's own for the client's request, whatever the depth
+        total = lexical["hits"].get("total")
         return FirstStage(candidates, total, lexical.get("_shards", {}), bool(lexical.get("timed_out")),
                           answers[2].get("aggregations") if len(answers) > 2 else None, "client")
 
@@ -241,14 +277,8 @@ def _header_params(params: Mapping[str, str]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in FORWARDED_PARAMS and k != "timeout"}
 
 
-def _union_total(lexical_total: Any, union_size: int) -> Any:
-    """Client mode: the lexical query's total, raised to the number of distinct candidates both legs found."""
-    if isinstance(lexical_total, dict):
-        value = max(int(lexical_total.get("value", 0)), union_size)
-        return {"value": value, "relation": lexical_total.get("relation", "eq")}
-    if isinstance(lexical_total, int):
-        return max(lexical_total, union_size)
-    return lexical_total
+def _pipeline_missing(exc: UpstreamAnswer, name: str) -> bool:
+    return exc.status in (400, 404) and f"Pipeline {name} is not defined" in exc.reason
 
 
 def index_path(index: str) -> str:

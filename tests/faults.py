@@ -14,7 +14,16 @@ import threading
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-MODES = ("pass", "stall", "html-502", "json-503", "malformed", "wrong-shape", "reset", "close", "cut-body", "refuse")
+MODES = ("pass", "stall", "html-502", "json-503", "json-401", "json-403", "malformed", "wrong-shape", "reset", "close",
+         "cut-body", "refuse")
+# the security plugin's refusals, as it writes them
+DENIALS = {
+    "json-401": (401, "Unauthorized", b'{"error":{"root_cause":[{"type":"security_exception","reason":"Authentication '
+                 b'finally failed"}],"type":"security_exception","reason":"Authentication finally failed"},"status":401}'),
+    "json-403": (403, "Forbidden", b'{"error":{"root_cause":[{"type":"security_exception","reason":"no permissions for '
+                 b'[indices:admin/mappings/get]"}],"type":"security_exception","reason":"no permissions for '
+                 b'[indices:admin/mappings/get]"},"status":403}'),
+}
 
 
 class FaultProxy:
@@ -101,6 +110,10 @@ class FaultProxy:
             connection.sendall(_framed(503, "Service Unavailable", "application/json", (
                 b'{"error":{"root_cause":[{"type":"cluster_block_exception","reason":"blocked"}],'
                 b'"type":"cluster_block_exception","reason":"blocked"},"status":503}')))
+            return True
+        if mode in DENIALS:
+            status, reason, denial = DENIALS[mode]
+            connection.sendall(_framed(status, reason, "application/json", denial))
             return True
         if mode == "wrong-shape":   # JSON, but not what was asked for
             connection.sendall(_framed(200, "OK", "application/json", b'{"took": 1, "hits": {"hits": "none"}}'))
