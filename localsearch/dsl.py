@@ -149,8 +149,7 @@ class _Compiler:
         handler = getattr(self, f"q_{kind}", None)
         if handler is None:
             if kind == "hybrid":
-                raise IllegalArgument("[hybrid] query must be a top level query and cannot be wrapped into other "
-                                      "queries")
+                raise unsupported("[hybrid] inside another query (localsearch runs it at the top level only)")
             if kind in UNSUPPORTED:
                 raise IllegalArgument(f"[{kind}] query is not supported by localsearch (production clusters are "
                                       "OpenSearch)")

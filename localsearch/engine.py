@@ -210,7 +210,7 @@ class Engine:
 
     def put_mapping(self, expression: str, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise SearchError("request body is required", status=400, error_type="action_request_validation_exception")
+            raise SearchError("request body is required", status=400, error_type="parse_exception")
         with self.write_lock:
             targets = self.resolve(expression, allow_no_indices=False)
             for state in targets:
@@ -228,7 +228,7 @@ class Engine:
 
     def put_settings(self, expression: str | None, body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
-            raise SearchError("request body is required", status=400, error_type="action_request_validation_exception")
+            raise SearchError("request body is required", status=400, error_type="parse_exception")
         flat = flatten_settings(body.get("settings", body) if "settings" in body else body)
         static = sorted(f"index.{k}" for k in flat if k in STATIC_SETTINGS)
         if static:

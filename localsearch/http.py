@@ -15,7 +15,7 @@ from werkzeug.wrappers import Request, Response
 from localsearch import cat
 from localsearch.bulk import WriteOp, parse_ndjson
 from localsearch.engine import Engine, nested_settings
-from localsearch.failures import malformed_body
+from localsearch.failures import XContentParseError, malformed_body
 from localsearch.mapping_rules import display
 from localsearch.search import count, parse_msearch, parse_request, search
 from sidecar.errors import IllegalArgument, IndexNotFound, ParsingError, SearchError
@@ -172,8 +172,7 @@ class LocalsearchApp:
         data = self.raw(request)
         if not data.strip():
             if required:
-                raise SearchError("request body is required", status=400,
-                                  error_type="action_request_validation_exception")
+                raise SearchError("request body is required", status=400, error_type="parse_exception")
             return None
         try:
             return json.loads(data.decode("utf-8"))
@@ -230,11 +229,11 @@ class LocalsearchApp:
         targets = self._targets(request, index)
         if not targets and "*" not in index:
             raise IndexNotFound(index)
-        return 200, {t.name: {"aliases": self.engine.aliases_of(t.name), "mappings": display(t.mapping.to_json()),
+        return 200, {t.name: {"aliases": self.engine.aliases_of(t.name), "mappings": _mapping_of(t),
                               "settings": self._settings(request, t)} for t in targets}
 
     def on_get_mapping(self, request: Request, index: str | None = None) -> tuple[int, Any]:
-        return 200, {t.name: {"mappings": display(t.mapping.to_json())} for t in self._targets(request, index)}
+        return 200, {t.name: {"mappings": _mapping_of(t)} for t in self._targets(request, index)}
 
     def on_put_mapping(self, request: Request, index: str) -> tuple[int, Any]:
         return 200, self.engine.put_mapping(index, self.json(request, required=True, malformed="content_map"))
@@ -375,25 +374,36 @@ class LocalsearchApp:
         import time
         started = time.monotonic()
         shared = self.params(request)
-        responses = []
+        items: list[tuple[str | None, Any]] = []
+        # every item's body is parsed first, as OpenSearch's REST layer does: one that does not parse fails
+        # the whole request; what goes wrong later is that item's own error
         for header, body in parse_msearch(self.raw(request)):
+            params = {**{k: v for k, v in shared.items() if k in ("rest_total_hits_as_int", "search_pipeline")},
+                      **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in header.items()
+                         if k not in ("index",)}}
+            target = header.get("index", index)
             try:
-                params = {**{k: v for k, v in shared.items() if k in ("rest_total_hits_as_int", "search_pipeline")},
-                          **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in header.items()
-                             if k not in ("index",)}}
-                target = header.get("index", index)
-                if isinstance(target, list):
-                    target = ",".join(target)
                 with malformed_request_is_400("search request"):
-                    req = parse_request(body, params)
-                    targets = self.engine.resolve(target,
-                                                  ignore_unavailable=params.get("ignore_unavailable") == "true")
-                    item = search(self.engine, targets, req)
-                item["status"] = 200
+                    items.append((",".join(target) if isinstance(target, list) else target,
+                                  parse_request(body, params)))
+            except (ParsingError, XContentParseError):
+                raise
             except SearchError as exc:
-                item = exc.body()
-            responses.append(item)
+                items.append((None, exc))
+        responses = [self._msearch_item(target, req) for target, req in items]
         return 200, {"took": int((time.monotonic() - started) * 1000), "responses": responses}
+
+    def _msearch_item(self, target: str | None, req: Any) -> dict[str, Any]:
+        if isinstance(req, SearchError):
+            return req.body()
+        try:
+            with malformed_request_is_400("search request"):
+                targets = self.engine.resolve(target, ignore_unavailable=req.ignore_unavailable)
+                item = search(self.engine, targets, req)
+        except SearchError as exc:
+            return exc.body()
+        item["status"] = 200
+        return item
 
     def on_count(self, request: Request, index: str | None = None) -> tuple[int, Any]:
         body = self.json(request, malformed="count")
@@ -416,6 +426,10 @@ class LocalsearchApp:
             ids = [ids]
         result = self.engine.scrolls.clear(ids)
         return (200 if result["num_freed"] or ids is None else 404), result
+
+
+def _mapping_of(state: Any) -> dict[str, Any]:
+    return display(state.mapping.to_json(), str(state.setting("knn", "false")).lower() == "true")
 
 
 def _error(exc: SearchError) -> tuple[int, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from localsearch.dsl import compile_query
@@ -32,12 +32,13 @@ def collect_hybrid(engine: Any, targets: Sequence[IndexState], req: SearchReques
     legs, matched, failures = _legs(lookup, hybrid, req)
     raise_if_all_failed(targets, failures)
     best_raw = max((s for leg in legs for _, s in leg), default=None)
+    legs = [leg[:hybrid.pagination_depth] for leg in legs]
     if pipeline is None or pipeline.fusion is None:
         # OpenSearch answers an unfused hybrid query with the shard's raw, marker-delimited list
         raw = unfused_hybrid_hits(legs)
         hits = [Hit(lookup[i][0], lookup[i][1], d, float(s)) for (i, d), s in raw]
         return Collected(hits, len(matched) or len(hits), best_raw, failures)
-    fused = fuse(legs, pipeline.fusion, tie_key=lambda key: _doc_order(lookup, key))
+    fused = fuse(legs, pipeline.fusion, tie_key=_java_hash_order(legs, lookup))
     try:
         check_page_in_results(req.from_, len(fused))
     except SearchError as exc:
@@ -94,14 +95,15 @@ def _legs(lookup: dict[int, tuple[IndexState, View]], hybrid: HybridSpec, req: S
         except ShardError as exc:
             failures.append((state, exc))
             continue
+        depth = max(hybrid.pagination_depth, 1)  # size 0 still finds each sub-query's best score
         for leg, node in zip(legs, nodes, strict=True):
-            top, _ = node.top(view, hybrid.pagination_depth)
+            top, _ = node.top(view, depth)
             leg += [((i, d), s) for d, s in top if d in view.docs]
             if req.track_total_hits is not False:
                 matched |= {(i, d) for d in node.all(view)}
     for n, leg in enumerate(legs):
         leg.sort(key=lambda kv: (-kv[1], _doc_order(lookup, kv[0])))
-        legs[n] = leg[:hybrid.pagination_depth]
+        legs[n] = leg[:max(hybrid.pagination_depth, 1)]
     return legs, matched, failures
 
 
@@ -118,6 +120,31 @@ def _with_filter(sub: dict[str, Any], hybrid_filter: dict[str, Any] | None) -> d
             params["filter"] = hybrid_filter if not existing else {"bool": {"filter": [existing, hybrid_filter]}}
             return {"knn": {field: params}}
     return {"bool": {"must": [sub], "filter": [hybrid_filter]}}
+
+
+def _java_hash_order(legs: list[list[tuple[Key, float]]], lookup: dict[int, tuple[IndexState, View]]
+                     ) -> Callable[[Key], tuple[int, int, int]]:
+    """How neural-search orders documents whose fused scores tie: it sorts (stably) the keys of a Java HashMap
+    of Lucene doc ids, so ties come in that map's iteration order: by bucket (doc id modulo the table's
+    capacity, which grows 16, 32, 64, ... as entries pass three quarters of it), then by first appearance."""
+    appearance: dict[Key, int] = {}
+    for leg in legs:
+        for key, _ in leg:
+            appearance.setdefault(key, len(appearance))
+    capacities = {}
+    for index in {i for i, _ in appearance}:
+        entries = sum(1 for i, _ in appearance if i == index)
+        capacity = 16
+        while entries > capacity * 3 // 4:
+            capacity *= 2
+        capacities[index] = capacity
+
+    def order(key: Key) -> tuple[int, int, int]:
+        index, doc_id = key
+        ordinal = lookup[index][1].docs[doc_id].ordinal
+        return index, ordinal & (capacities[index] - 1), appearance[key]
+
+    return order
 
 
 def _doc_order(lookup: dict[int, tuple[IndexState, View]], key: Key) -> tuple[int, int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from localsearch.failures import unsupported
-from sidecar.errors import MapperParsingError, SearchError
+from sidecar.errors import IllegalArgument, MapperParsingError, SearchError
 
 ANY = object()          # accepted with any value: it does not change what localsearch answers
 HONOURED = object()     # implemented by localsearch
@@ -116,8 +116,8 @@ def _check_properties(properties: Any, prefix: str, context: _Context) -> None:
         path = f"{prefix}{name}"
         if name == "":
             raise java("illegal_argument_exception", "name cannot be empty string")
-        if not isinstance(spec, dict):
-            raise java("illegal_argument_exception", f"Expect the field config at the path {path} should be a map.")
+        if not isinstance(spec, dict):  # refused before the mapping is parsed: not wrapped at index creation
+            raise IllegalArgument(f"Expect the field config at the path {path} should be a map.")
         kind = spec.get("type", "object" if "properties" in spec else None)
         if kind in ("object", None):
             _check_object(spec, path, context)
@@ -295,27 +295,40 @@ def _show(value: Any) -> str:
     return "true" if value is True else "false" if value is False else str(value)
 
 
-def display(body: dict[str, Any]) -> dict[str, Any]:
-    """The mapping as GET _mapping shows it: no empty `properties`, k-NN methods with their defaults filled in."""
+# What OpenSearch leaves out of GET _mapping when a parameter that accepts any value is at its default.
+HIDDEN_DEFAULTS = {"store": False, "eager_global_ordinals": False, "term_vector": "no"}
+
+
+def display(body: dict[str, Any], knn_index: bool = True) -> dict[str, Any]:
+    """The mapping as GET _mapping shows it: no empty `properties`, parameters at their default left out, k-NN
+    methods with their defaults filled in."""
     out = {k: v for k, v in body.items() if not (k == "properties" and not v)}
     if out.get("properties"):
-        out["properties"] = {name: _display_field(spec) for name, spec in out["properties"].items()}
+        out["properties"] = {name: _display_field(spec, knn_index) for name, spec in out["properties"].items()}
     return out
 
 
-def _display_field(spec: dict[str, Any]) -> dict[str, Any]:
+def _display_field(spec: dict[str, Any], knn_index: bool) -> dict[str, Any]:
     if not isinstance(spec, dict):
         return spec
-    spec = dict(spec)
+    kind = spec.get("type", "object")
+    defaults = {**HIDDEN_DEFAULTS, **{k: v for k, v in PARAMETERS.get(kind, {}).items()
+                                      if v not in (ANY, HONOURED, NOT_SET)}}
+    spec = {k: v for k, v in spec.items() if k not in defaults or _normal(v) != _normal(defaults[k])}
     if isinstance(spec.get("properties"), dict):
-        spec["properties"] = {name: _display_field(sub) for name, sub in spec["properties"].items()}
-    if spec.get("type") == "knn_vector" and isinstance(spec.get("method"), dict):
-        method = spec["method"]
-        spec["method"] = {"engine": method.get("engine", "faiss"),
-                          "space_type": method.get("space_type", spec.get("space_type", "l2")),
-                          "name": method.get("name"), "parameters": method.get("parameters") or {}}
-        if spec.get("data_type") == "float":
-            del spec["data_type"]
+        spec["properties"] = {name: _display_field(sub, knn_index) for name, sub in spec["properties"].items()}
+    if isinstance(spec.get("fields"), dict):
+        spec["fields"] = {name: _display_field(sub, knn_index) for name, sub in spec["fields"].items()}
+    if kind == "knn_vector":
+        if "dimension" in spec and str(spec["dimension"]).isdigit():
+            spec["dimension"] = int(spec["dimension"])
+        if isinstance(spec.get("method"), dict):
+            method = spec["method"]
+            spec["method"] = {"engine": method.get("engine", "faiss"),
+                              "space_type": method.get("space_type", spec.get("space_type", "l2")),
+                              "name": method.get("name"), "parameters": method.get("parameters") or {}}
+        elif not knn_index and "model_id" not in spec:  # a flat vector field: exact search over doc values
+            spec = {"type": "knn_vector", "doc_values": True, **{k: v for k, v in spec.items() if k != "type"}}
     if isinstance(spec.get("copy_to"), str):
         spec["copy_to"] = [spec["copy_to"]]
     return spec

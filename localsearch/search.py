@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Sequence
@@ -12,8 +13,8 @@ from localsearch.dsl import compile_query, single_key
 from localsearch.failures import (
     ShardError,
     ShardSearchException,
+    Unsupported,
     all_shards_failed,
-    phase_failure,
     shard_entry,
 )
 from localsearch.index import IndexState, View
@@ -65,6 +66,7 @@ class SearchRequest:
     scroll: str | None = None
     terminate_after: int | None = None
     no_stored_fields: bool = False  # stored_fields: _none_ (hits carry neither _id nor _source)
+    ignore_unavailable: bool = False
 
 
 @dataclass
@@ -125,7 +127,7 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     req.min_score = body.get("min_score")
     req.version = _flag(params.get("version", body.get("version")))
     req.seq_no_primary_term = _flag(params.get("seq_no_primary_term", body.get("seq_no_primary_term")))
-    req.track_scores = _flag(body.get("track_scores")) or (req.sort is not None and tracks_scores(req.sort))
+    req.track_scores = _flag(body.get("track_scores"))
     req.explain = _flag(params.get("explain", body.get("explain")))
     req.value_fields = _value_fields(body.get("docvalue_fields")) + _value_fields(body.get("fields"))
     if body.get("script_fields"):
@@ -136,7 +138,30 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     terminate_after = params.get("terminate_after", body.get("terminate_after"))
     if terminate_after is not None and _int(terminate_after) > 0:
         req.terminate_after = _int(terminate_after)
+    req.ignore_unavailable = params.get("ignore_unavailable") == "true"
+    check_syntax(req.query)
+    if req.aggs is not None:
+        from localsearch.aggregations import parse_aggs
+        parse_aggs(req.aggs)
     return req
+
+
+def check_syntax(query: dict[str, Any]) -> None:
+    """Parse errors the coordinating node finds before any index is touched (an unknown query, a malformed
+    clause): compile against an empty mapping and let only those through."""
+    kind, spec = single_key(query)
+    clauses = spec.get("queries") if kind == "hybrid" and isinstance(spec, dict) else [query]
+    for clause in clauses if isinstance(clauses, list) else []:
+        try:
+            compile_query(clause, _empty_view())
+        except (ShardError, Unsupported):
+            pass  # the shard's errors, and localsearch's own refusals, come when the query runs
+
+
+@functools.cache
+def _empty_view() -> View:
+    from localsearch.mappings import Mapping
+    return IndexState("_syntax_check", "_na_", 0, {"index": {}}, Mapping({})).view
 
 
 def _parse_totals(req: SearchRequest, body: dict[str, Any], params: dict[str, str]) -> None:
@@ -174,9 +199,7 @@ def _track_total(value: Any) -> bool | int:
     if str(value).lower() in ("true", "false"):
         return str(value).lower() == "true"
     number = _int(value)
-    if number < -1:  # the real node only notices when it builds the totals, after every shard answered
-        raise phase_failure(IllegalArgument(f"value must be >= 0, got {number}"), phase="fetch", reason="")
-    return True if number == -1 else number
+    return True if number == -1 else number  # below -1: the shard refuses it (check_window)
 
 
 def _value_fields(value: Any) -> list[str]:
@@ -278,7 +301,11 @@ def _collect_shard(state: IndexState, view: View, req: SearchRequest, needed: in
 
 
 def check_window(state: IndexState, req: SearchRequest) -> None:
-    """index.max_result_window: from + size for a page, size for a scroll batch."""
+    """index.max_result_window: from + size for a page, size for a scroll batch (and a track_total_hits the
+    shard's collector cannot take)."""
+    track = req.track_total_hits
+    if not isinstance(track, bool) and track < 0:
+        raise ShardError(f"totalHitsThreshold must be >= 0, got {track}")
     window = int(state.setting("max_result_window", MAX_RESULT_WINDOW))
     if req.scroll is not None:
         if req.size > window:
@@ -324,7 +351,10 @@ def render(targets: Sequence[IndexState], req: SearchRequest, page: list[Hit], c
         hits["total"] = total_json["value"] if total_json is not None else -1
     elif total_json is not None:
         hits["total"] = total_json
-    hits["max_score"] = None if sorted_by_fields and not req.track_scores else collected.max_score
+    # with a sort, hits show scores when it sorts on _score, max_score only when _score leads it (descending)
+    leads_with_score = bool(req.sort) and req.sort[0].field == "_score" and req.sort[0].order == "desc"
+    hits["max_score"] = collected.max_score if not sorted_by_fields or req.track_scores or leads_with_score \
+        else None
     hits["hits"] = [render_hit(h, req, sorted_by_fields) for h in page]
     response: dict[str, Any] = {"took": 0, "timed_out": False}
     if collected.terminated_early:
@@ -360,7 +390,8 @@ def render_hit(hit: Hit, req: SearchRequest, sorted_by_fields: bool) -> dict[str
     if req.seq_no_primary_term:
         out["_seq_no"] = stored.seq_no
         out["_primary_term"] = 1
-    out["_score"] = None if sorted_by_fields and not req.track_scores else hit.score
+    shows_score = not sorted_by_fields or req.track_scores or tracks_scores(req.sort)
+    out["_score"] = hit.score if shows_score else None
     source = filter_source(stored.source, req.source)
     if source is not None:
         out["_source"] = source

@@ -146,7 +146,7 @@ def _custom_missing(value: Any, kind: str) -> Any:
 
 def _as_float32(value: float) -> float:
     """A float field's value as OpenSearch prints it: the float32, in its shortest decimal form."""
-    return float(repr(np.float32(value)))
+    return float(str(np.float32(value)))
 
 
 def field_values(view: View, doc_id: str, path: str) -> list[Any]:

@@ -47,7 +47,9 @@ BAD_REQUESTS = [
     ("POST", "/_bulk", b'{"index": {"_index": "{i}"}}\n', 400, "illegal_argument_exception"),
     ("POST", "/_bulk", b"", 400, "parse_exception"),
     ("POST", "/_bulk", b'{"explode": {}}\n{}\n', 400, "illegal_argument_exception"),
-    ("POST", "/_msearch", b'{}\n{"query": {"bogus": {}}}\n', 200, None),
+    # OpenSearch parses every item's body first: one that does not parse fails the whole request
+    ("POST", "/_msearch", b'{}\n{"query": {"bogus": {}}}\n', 400, "parsing_exception"),
+    ("POST", "/_msearch", b'{"index": "missing-index"}\n{"query": {"match_all": {}}}\n', 200, None),
     ("PUT", "/_search/pipeline/p", b'{"phase_results_processors": [{"nope-processor": {}}]}', 400, None),
     ("GET", "/_search/scroll/abc", b"", 400, "illegal_argument_exception"),  # not an id at all
     ("GET", "/_nonexistent_api", b"", 400, "illegal_argument_exception"),
@@ -84,8 +86,8 @@ def test_bad_request_gets_opensearch_error(guarded_index, method, path, body, st
         if parsed["error"]["root_cause"]:
             assert parsed["error"]["root_cause"][0]["type"]
     else:
-        assert parsed["responses"][0]["status"] == 400
-        assert parsed["responses"][0]["error"]["type"] == "parsing_exception"
+        assert parsed["responses"][0]["status"] == 404
+        assert parsed["responses"][0]["error"]["type"] == "index_not_found_exception"
     # nothing already stored is damaged
     stored = requests.get(f"{url}/{index}/_doc/keep", timeout=30).json()
     assert stored["_source"] == {"title": "precious", "n": 7, "v": [1, 2, 3]}
