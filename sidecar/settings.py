@@ -77,6 +77,7 @@ class Profile:
     window: int = 100
     max_window: int = 500
     fusion: str = "min_max"
+    fusion_combination: str = "arithmetic_mean"   # or geometric_mean, harmonic_mean (not with rrf / z_score)
     fusion_weights: tuple[float, ...] | None = None
     retrieval: str = "auto"
     score_mode: str = "sigmoid"
@@ -93,7 +94,7 @@ class Profile:
         technique = technique or self.fusion
         if technique == "rrf":
             return FusionConfig("rrf", "rrf", self.fusion_weights)
-        return FusionConfig(technique, "arithmetic_mean", self.fusion_weights)
+        return FusionConfig(technique, self.fusion_combination, self.fusion_weights)
 
     def validate(self, where: str) -> Profile:
         _one_of(self.score_mode, SCORE_MODES, f"{where}.score_mode")
@@ -113,7 +114,7 @@ class Profile:
         try:
             self.fusion_config()
         except Exception as exc:
-            raise ConfigError(f"{where}.fusion_weights: {exc}") from exc
+            raise ConfigError(f"{where}.fusion_combination / fusion_weights: {exc}") from exc
         return self
 
 
