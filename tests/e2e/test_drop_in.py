@@ -259,3 +259,98 @@ def test_client_fusion_equals_the_clusters_for_every_technique(backend, corpus_i
         for one, other in ((mine, theirs), (theirs, mine)):
             for doc in one.keys() - other.keys():
                 assert one[doc] == pytest.approx(min(other.values()), rel=1e-5), (technique, doc)
+
+
+# ---- OpenSearch Dashboards' Discover, on each engine ------------------------------------------------------------
+def without_took(answer: dict) -> dict:
+    return {k: v for k, v in answer.items() if k != "took"}
+
+
+def test_discover_time_sorted_search_is_the_clusters_answer(backend, sidecar):
+    from tests.e2e.test_dashboards import PARAMS, discover_body
+    body = discover_body([{"published": {"order": "desc", "unmapped_type": "boolean"}}], "file")
+    direct, proxied = direct_and_proxied(backend, sidecar, body, params=PARAMS)
+    assert proxied.headers["X-Rerank-Status"] == "passthrough"
+    assert without_took(proxied.json()) == without_took(direct.json())
+
+
+def test_discover_free_text_is_reranked_with_everything_intact(backend, sidecar):
+    from tests.e2e.test_dashboards import PARAMS, discover_body
+    body = discover_body([{"_score": {"order": "desc"}}], "file text")
+    direct, proxied = direct_and_proxied(backend, sidecar, body, params=PARAMS)
+    assert proxied.status_code == 200, proxied.text
+    assert proxied.headers["X-Rerank-Status"] == "reranked"
+    answer, expected = proxied.json(), direct.json()
+    assert answer["hits"]["total"] == expected["hits"]["total"] and isinstance(answer["hits"]["total"], int)
+    assert {h["_id"] for h in answer["hits"]["hits"]} == {h["_id"] for h in expected["hits"]["hits"]}  # same set
+    assert answer["aggregations"] == expected["aggregations"]
+    by_id = {h["_id"]: h for h in expected["hits"]["hits"]}
+    for hit in answer["hits"]["hits"]:
+        assert hit.get("highlight") == by_id[hit["_id"]].get("highlight")
+        assert hit.get("fields") == by_id[hit["_id"]].get("fields")
+        assert hit["_version"] == by_id[hit["_id"]]["_version"]
+    assert any("@opensearch-dashboards-highlighted-field@" in str(h.get("highlight")) for h in answer["hits"]["hits"])
+
+
+def test_discover_msearch_form(backend, sidecar):
+    import json
+
+    from tests.e2e.test_dashboards import discover_body
+    lines = [{"index": INDEX, "ignore_unavailable": True, "preference": 1700000000000},
+             discover_body([{"_score": {"order": "desc"}}], "compress bytes"),
+             {"index": INDEX, "ignore_unavailable": True},
+             discover_body([{"published": {"order": "desc", "unmapped_type": "boolean"}}], "compress bytes")]
+    payload = "".join(json.dumps(line) + "\n" for line in lines)
+    answers = [requests.post(f"{url}/_msearch", params={"rest_total_hits_as_int": "true"}, data=payload,
+                             headers={"Content-Type": "application/x-ndjson"}, timeout=60) for url in
+               (backend.url, sidecar.url)]
+    direct, proxied = (a.json()["responses"] for a in answers)
+    assert answers[1].headers["X-Rerank-Status"] == "reranked,passthrough"
+    assert [r["status"] for r in proxied] == [r["status"] for r in direct] == [200, 200]
+    assert proxied[0]["hits"]["total"] == direct[0]["hits"]["total"]
+    assert {h["_id"] for h in proxied[0]["hits"]["hits"]} == {h["_id"] for h in direct[0]["hits"]["hits"]}
+    assert proxied[0]["aggregations"] == direct[0]["aggregations"]
+    assert without_took(proxied[1]) == without_took(direct[1])
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"query": {"match": {"text": {"query": QUERY, "operator": "sometimes"}}}}, 400),
+    ({"query": {"range": {"published": {"gte": "not a date"}}}, "size": 3}, 400),
+    ({"query": {"match": {"text": QUERY}}, "sort": [{"no_such_field": "asc"}]}, 400),
+    ({"query": {"bogus_query": {}}}, 400),
+    ({"query": {"match": {"text": QUERY}}, "aggs": {"a": {"terms": {"field": "text"}}}}, 400),
+])
+def test_errors_are_the_clusters_own(backend, sidecar, body, status):
+    direct, proxied = direct_and_proxied(backend, sidecar, body)
+    assert direct.status_code == status
+    assert proxied.status_code == direct.status_code
+    assert proxied.json()["error"]["type"] == direct.json()["error"]["type"]
+    assert proxied.json()["error"]["root_cause"][0]["type"] == direct.json()["error"]["root_cause"][0]["type"]
+    assert proxied.json()["status"] == status
+
+
+def test_a_missing_index_is_the_clusters_404(backend, sidecar):
+    body = {"query": {"match": {"text": QUERY}}}
+    direct, proxied = direct_and_proxied(backend, sidecar, body, index="no-such-index-here")
+    assert direct.status_code == proxied.status_code == 404
+    assert without_took(proxied.json()) == without_took(direct.json())
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", f"/{INDEX}/_mapping", None),
+    ("GET", f"/{INDEX}/_settings?flat_settings=true", None),
+    ("GET", f"/{INDEX}/_doc/d3", None),
+    ("GET", "/no-such-index/_doc/1", None),
+    ("POST", f"/{INDEX}/_count", b'{"query": {"match": {"text": "file"}}}'),
+    ("GET", f"/{INDEX}/_search?q=text:file&sort=year:asc", None),
+])
+def test_other_requests_pass_through_byte_for_byte(backend, sidecar, method, path, body):
+    headers = {"Content-Type": "application/json"}
+    direct = requests.request(method, backend.url + path, data=body, headers=headers, timeout=60)
+    proxied = requests.request(method, sidecar.url + path, data=body, headers=headers, timeout=60)
+    assert proxied.status_code == direct.status_code
+    assert proxied.headers["Content-Type"] == direct.headers["Content-Type"]
+    if "_search" in path:   # `took` is the one part that differs between two runs of a search
+        assert without_took(proxied.json()) == without_took(direct.json())
+    else:
+        assert proxied.content == direct.content
