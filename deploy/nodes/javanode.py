@@ -158,6 +158,7 @@ def install(engine: Engine, home: Path, java_home: Path) -> Path:
         if result.returncode != 0:
             raise NodeFailed(f"installing {plugin.name} failed:\n{(result.stdout + result.stderr)[-2000:]}")
     stamp.write_text(wanted)
+    shutil.rmtree(downloads, ignore_errors=True)   # Maven's local repository keeps the archives for a reinstall
     return folder
 
 
