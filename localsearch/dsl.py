@@ -132,7 +132,7 @@ def single_key(clause: Any, context: str = "query") -> tuple[str, Any]:
                            f"[{'START_ARRAY' if isinstance(clause, list) else 'VALUE'}]")
     if len(clause) != 1:
         if not clause:
-            raise ParsingError(f"[{context}] query malformed, empty clause found")
+            raise IllegalArgument("query malformed, empty clause found")
         raise ParsingError(f"[{sorted(clause)[0]}] malformed query, expected [END_OBJECT] but found [FIELD_NAME]")
     return next(iter(clause.items()))
 
@@ -414,7 +414,7 @@ class _Compiler:
         return Lexical(Query.const_score_query(query, float(spec.get("boost", 1.0))))
 
     def q_ids(self, spec: dict[str, Any]) -> Node:
-        values = spec.get("values")
+        values = spec.get("values", [])
         if not isinstance(values, list):
             raise ParsingError("[ids] query requires [values] as an array")
         return Lexical(Query.const_score_query(self.lexical.ids(str(v) for v in values), float(spec.get("boost", 1.0))))
@@ -613,8 +613,8 @@ def _bound(params: dict[str, Any], inclusive: str, exclusive: str, legacy: str, 
 def _date_bound(value: Any, round_up: bool, zone_name: Any) -> int:
     try:
         return parse_bound(value, round_up=round_up, time_zone=None if zone_name is None else str(zone_name))
-    except SearchError as exc:
-        raise QueryShardError(f"failed to create query: {exc.reason}") from exc
+    except SearchError as exc:  # the shard's DateMathParser: a parse_exception that repeats its cause
+        raise ShardError(f"{exc.reason}: [{exc.reason}]", error_type="parse_exception") from exc
 
 
 def _number(value: Any) -> float:

@@ -21,7 +21,7 @@ from localsearch.bulk import (
     new_doc_id,
 )
 from localsearch.failures import Unsupported, WrappedError, unsupported
-from localsearch.index import IndexState, parse_interval
+from localsearch.index import IndexState, derived_source, parse_interval
 from localsearch.mapping_rules import JavaError, validate_mapping
 from localsearch.mappings import Mapping
 from localsearch.pipelines import SearchPipeline
@@ -437,6 +437,8 @@ class _Batch:
             if update:
                 mapping = mapping.merged({"properties": update})
         parsed = state.parse(op.id, source, mapping)
+        if parsed.vectors and str(state.setting("knn", "false")).lower() == "true":
+            source = derived_source(source, parsed.vectors)
         self.mappings[state.name] = mapping
         seq_no = state.next_seq_no
         state.next_seq_no += 1

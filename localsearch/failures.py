@@ -94,11 +94,18 @@ MALFORMED_BODY = {
 }
 
 
-def malformed_body(kind: str, message: str) -> SearchError:
+def malformed_body(kind: str, message: str, *, at_end: bool = False, not_json: bool = False) -> SearchError:
+    """`at_end`: the JSON stopped short (Jackson's json_e_o_f_exception); `not_json`: the bytes do not even
+    start like JSON, which endpoints that read the body as a map refuse before parsing."""
+    if not_json and kind == "content_map":
+        return SearchError("Compressor detection can only be called on some xcontent bytes or compressed xcontent "
+                           "bytes", status=400, error_type="not_x_content_exception")
     java = java_json_error(message)
+    if at_end:
+        java["type"] = "json_e_o_f_exception"
     wrapper = MALFORMED_BODY.get(kind)
     if wrapper is None:
-        return SearchError(message, status=400, error_type="json_parse_exception")
+        return SearchError(message, status=400, error_type=java["type"])
     error_type, reason = wrapper
     return _WrappedJava(reason, java, error_type)
 

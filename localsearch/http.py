@@ -14,7 +14,7 @@ from werkzeug.wrappers import Request, Response
 
 from localsearch import cat
 from localsearch.bulk import WriteOp, parse_ndjson
-from localsearch.engine import Engine, nested_settings
+from localsearch.engine import Engine, InvalidIndexName, nested_settings
 from localsearch.failures import XContentParseError, malformed_body
 from localsearch.mapping_rules import display
 from localsearch.search import count, parse_msearch, parse_request, search
@@ -111,19 +111,17 @@ class LocalsearchApp:
         adapter = self.url_map.bind_to_environ(request.environ)
         try:
             endpoint, values = adapter.match()
-            if (str(values.get("index", "")).startswith("_") and values["index"] != "_all"
-                    and endpoint != "create_index"):  # PUT /_x answers invalid_index_name_exception
-                self._no_index_route(adapter, request)
+            if str(values.get("index", "")).startswith("_") and values["index"] != "_all":
+                self._no_index_route(adapter, request, endpoint)
             handler = getattr(self, f"on_{endpoint}")
             status, body = handler(request, **values)
         except NotFound:
             status, body = _error(IllegalArgument(
                 f"no handler found for uri [{request.path}] and method [{request.method}]"))
-        except MethodNotAllowed as exc:
+        except MethodNotAllowed as exc:  # OpenSearch's 405 body carries the message as a plain string
             allowed = ", ".join(sorted(exc.valid_methods or []))
-            status, body = _error(SearchError(
-                f"Incorrect HTTP method for uri [{request.path}] and method [{request.method}], allowed: [{allowed}]",
-                status=405, error_type="method_not_allowed"))
+            status, body = 405, {"error": f"Incorrect HTTP method for uri [{request.path}] and method "
+                                          f"[{request.method}], allowed: [{allowed}]", "status": 405}
         except SearchError as exc:
             status, body = _error(exc)
         except HTTPException as exc:  # werkzeug's own: a client that went away, a bad request line
@@ -139,8 +137,9 @@ class LocalsearchApp:
         return Response(json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_TYPE)
 
     # ---- helpers -----------------------------------------------------------------------------
-    def _no_index_route(self, adapter: Any, request: Request) -> None:
-        """`/_bulk` with the wrong method must not fall through to the `/{index}` routes."""
+    def _no_index_route(self, adapter: Any, request: Request, endpoint: str) -> None:
+        """A path like `/_bulk` with a method it does not take answers 405, as OpenSearch does, instead of
+        falling through to the `/{index}` routes; `/_unknown` itself is an index name OpenSearch refuses."""
         allowed = []
         for method in ("GET", "POST", "PUT", "DELETE", "HEAD"):
             try:
@@ -151,6 +150,12 @@ class LocalsearchApp:
                 allowed.append(method)
         if allowed:
             raise MethodNotAllowed(valid_methods=allowed)
+        if endpoint == "create_index":
+            return  # the create call refuses the name itself
+        if request.method in ("GET", "HEAD") and request.path.strip("/").count("/") == 0:
+            name = request.path.strip("/")
+            raise InvalidIndexName(f"Invalid index name [{name}], must not start with '_'.",
+                                   extra={"index": name, "index_uuid": "_na_"})
         raise NotFound()
 
     @staticmethod
@@ -174,13 +179,16 @@ class LocalsearchApp:
             if required:
                 raise SearchError("request body is required", status=400, error_type="parse_exception")
             return None
+        not_json = data.lstrip()[:1] not in (b"{", b"[")
         try:
             return json.loads(data.decode("utf-8"))
         except UnicodeDecodeError as exc:
-            raise malformed_body(malformed, f"Invalid UTF-8 start byte at byte {exc.start}") from exc
+            raise malformed_body(malformed, f"Invalid UTF-8 start byte at byte {exc.start}",
+                                 not_json=not_json) from exc
         except json.JSONDecodeError as exc:
             raise malformed_body(malformed, f"{exc.msg}\n at [Source: REDACTED; line: {exc.lineno}, column: "
-                                            f"{exc.colno}]") from exc
+                                            f"{exc.colno}]", at_end=exc.pos >= len(exc.doc.rstrip()),
+                                 not_json=not_json) from exc
 
     def _targets(self, request: Request, index: str | None) -> list[Any]:
         p = self.params(request)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from dataclasses import dataclass, field
@@ -181,6 +182,20 @@ class IndexState:
     def _make_view(self) -> View:
         return View(dict(self.live), self.lexical, self.lexical.searcher, self.ords, self.vectors,
                     self.mapping)
+
+
+def derived_source(source: dict[str, Any], vectors: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The _source a k-NN index returns: OpenSearch 3 rebuilds vector fields from the stored float32 values
+    (index.knn.derived_source), so `["1", 2]` comes back as `[1.0, 2.0]` and every number at float32 precision."""
+    out = copy.deepcopy(source)
+    for path, vector in vectors.items():
+        parent: Any = out
+        *heads, leaf = path.split(".")
+        for head in heads:
+            parent = parent.get(head) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and leaf in parent:
+            parent[leaf] = [float(str(np.float32(x))) for x in vector]
+    return out
 
 
 def parse_interval(text: str) -> float | None:
