@@ -3,7 +3,8 @@
 Supported: bucket `terms`, `date_histogram`, `histogram`, `range`, `date_range`, `filter`,
 `filters`, `missing`; metric `min`, `max`, `avg`, `sum`, `value_count`, `cardinality`, `stats`,
 `extended_stats`, `top_hits`; sub-aggregations inside buckets. Every other OpenSearch type is
-refused by name. Values are exact (one shard): `doc_count_error_upper_bound` is always 0.
+refused by name. Values are exact (one shard): `doc_count_error_upper_bound` is 0, or -1 where OpenSearch
+reports no bound (the shard cut its list and the order is not by count or key).
 """
 
 from __future__ import annotations
@@ -398,10 +399,21 @@ def _terms(agg: Agg, hits: list[Hit], context: _Context) -> dict[str, Any]:
         bucket["doc_count"] = len(docs)
         bucket.update(_subs(agg, docs, context))
         buckets.append(bucket)
-    buckets = _sort_buckets(buckets, _parse_order(agg, [("_count", False), ("_key", True)]))
-    return {"doc_count_error_upper_bound": 0,
+    orders = _parse_order(agg, [("_count", False), ("_key", True)])
+    buckets = _sort_buckets(buckets, orders)
+    return {"doc_count_error_upper_bound": _count_error(agg, size, len(buckets), orders),
             "sum_other_doc_count": sum(b["doc_count"] for b in buckets[size:]),
             "buckets": buckets[:size]}
+
+
+def _count_error(agg: Agg, size: int, buckets: int, orders: list[tuple[str, bool]]) -> int:
+    """OpenSearch's bound on a bucket's missing count: unknown (-1) when the shard had to cut its list (more
+    buckets than shard_size, size · 1.5 + 10 by default) and the order is neither by count descending nor by key."""
+    first, ascending = orders[0]
+    shard_size = int(agg.params.get("shard_size", size * 1.5 + 10))
+    if buckets > shard_size and first != "_key" and not (first == "_count" and not ascending):
+        return -1
+    return 0
 
 
 def _term_key(value: Any) -> Any:
