@@ -7,7 +7,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.differential.harness import assert_same_aggregations, assert_same_answer, assert_same_hits, describe
+from tests.differential.harness import (
+    assert_same_aggregations,
+    assert_same_answer,
+    assert_same_hits,
+    describe,
+)
 
 pytestmark = pytest.mark.opensearch
 
