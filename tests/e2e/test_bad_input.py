@@ -73,8 +73,12 @@ def assert_well_formed(response, method: str = "POST") -> None:
     if status < 400 or method == "HEAD":
         return
     body = json.loads(text)
-    assert isinstance(body, dict) and body.get("status") == status, text[:500]
+    assert isinstance(body, dict), text[:500]
     error = body["error"]
+    if isinstance(error, str):   # OpenSearch's own form for a path or method no handler takes, passed through
+        assert body.get("status", status) == status, text[:500]
+        return
+    assert body.get("status") == status, text[:500]
     assert isinstance(error, dict) and isinstance(error["type"], str) and isinstance(error["reason"], str), text[:500]
     assert isinstance(error.get("root_cause", []), list)
 
@@ -203,25 +207,31 @@ def workers_of(pid: int) -> list[int]:
 
 
 @pytest.mark.parametrize("request_bytes, status", [
-    (b"GET /\xff\xfe/_search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", None),
-    (b"GET /e2e-docs/_search?q=\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", None),
+    # raw non-ASCII bytes in the request line are refused by gunicorn (RFC 9112 allows it; clients percent-encode)
+    (b"GET /\xff\xfe/_search HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
+    (b"GET /e2e-docs/_search?q=\xff HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400),
     (b"GET /../../etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", None),
     (b"GET /%2e%2e/%2e%2e/etc/passwd HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", None),
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 9000 + b"\r\n\r\n", 431),
     (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-H%d: v\r\n" % i for i in range(200)) + b"\r\n", 431),
     (b"POST /e2e-docs/_search HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
-    (b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", None),
+    (b"BREW / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405),   # the node drops the connection
     (b"GET / HTTP/9.9\r\nHost: x\r\n\r\n", 400),
 ], ids=["utf8-path", "utf8-query", "traversal", "encoded-traversal", "long-line", "long-header", "many-headers",
         "bad-chunk", "unknown-method", "bad-version"])
-def test_bytes_only_a_socket_sends(sidecar, request_bytes, status):
+def test_bytes_only_a_socket_sends(backend, sidecar, request_bytes, status):
+    """What gunicorn refuses is answered in OpenSearch's error format; what it lets through is the cluster's to
+    answer (status None), and the answer is the cluster's own for the same bytes."""
     before = workers_of(sidecar.process.pid)
     code, body = raw_request(sidecar.url, request_bytes)
-    if status is not None:
-        assert code == status
     assert 400 <= code < 500, (code, body)
-    assert body["status"] == code and isinstance(body["error"]["type"], str) and isinstance(body["error"]["reason"], str)
+    if status is None:
+        assert (code, body) == raw_request(backend.url, request_bytes)
+    else:
+        assert code == status
+        assert body["status"] == code and isinstance(body["error"]["type"], str)
+        assert isinstance(body["error"]["reason"], str)
     assert workers_of(sidecar.process.pid) == before   # no worker died or was replaced
 
 
