@@ -311,24 +311,22 @@ class _Compiler:
                     out[path] = weight
         return sorted(out.items())
 
-    def q_query_string(self, spec: dict[str, Any], simple: bool = False) -> Node:
-        name = "simple_query_string" if simple else "query_string"
+    def q_query_string(self, spec: dict[str, Any]) -> Node:
+        from localsearch.query_string import QUERY_STRING_OPTIONS, compile_query_string
         if "query" not in spec:
-            raise ParsingError(f"[{name}] must be provided with a [query]")
+            raise ParsingError("[query_string] must be provided with a [query]")
+        _only(spec, "query_string", QUERY_STRING_OPTIONS)
         text = str(spec["query"]).strip()
         if text in ("*", "*:*", ""):
             return self.q_match_all({"boost": spec.get("boost", 1.0)})
-        fields = spec.get("fields") or ([spec["default_field"]] if spec.get("default_field") else ["*"])
-        paths = [p for p, _ in self.expand_fields(fields) if self.mapping.fields[p].type in ("text", "keyword")]
-        if simple:
-            text = re.sub(r"\s\|\s", " OR ", text)
-        and_default = str(spec.get("default_operator", "or")).lower() == "and"
-        query = self.lexical.parse(_rename_fields(text, self.lexical.names), paths, and_default)
-        boost = float(spec.get("boost", 1.0))
-        return Lexical(Query.boost_query(query, boost) if boost != 1.0 else query)
+        return Lexical(compile_query_string(self, spec))
 
     def q_simple_query_string(self, spec: dict[str, Any]) -> Node:
-        return self.q_query_string(spec, simple=True)
+        from localsearch.query_string import SIMPLE_OPTIONS, compile_simple_query_string
+        if "query" not in spec:
+            raise ParsingError("[simple_query_string] must be provided with a [query]")
+        _only(spec, "simple_query_string", SIMPLE_OPTIONS)
+        return Lexical(compile_simple_query_string(self, spec))
 
     # -- term level --
     def q_term(self, spec: dict[str, Any]) -> Node:
@@ -651,11 +649,3 @@ def _term_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return value if isinstance(value, str) else str(value)
-
-
-def _rename_fields(text: str, names: dict[str, str]) -> str:
-    """query_string field prefixes ("title:foo") name tantivy fields, which may differ from paths."""
-    def swap(match: re.Match[str]) -> str:
-        field = match.group(1)
-        return f"{names.get(field, field)}:"
-    return re.sub(r"([\w.]+):(?!//)", swap, text)

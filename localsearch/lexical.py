@@ -180,12 +180,6 @@ class LexicalIndex:
         searcher = searcher or self.searcher
         return searcher.search(query, 1, count=True).count
 
-    def parse(self, text: str, default_paths: Sequence[str], and_default: bool) -> Query:
-        """Lucene-like query_string syntax through tantivy's own query parser."""
-        names = [self.names[p] for p in default_paths if p in self.names]
-        query, _errors = self.index.parse_query_lenient(text, names, conjunction_by_default=and_default)
-        return Query.boost_query(query, BM25_SCALE)
-
 
 def _add_field(builder: tantivy.SchemaBuilder, name: str, spec: FieldMapping, analyzer: str) -> None:
     if spec.type == "text":

@@ -432,7 +432,8 @@ def count(engine: Any, targets: Sequence[IndexState], body: Any, params: dict[st
     if not isinstance(body, dict) or set(body) - {"query"}:
         raise ParsingError("request does not support [" + ", ".join(sorted(set(body) - {"query"})) + "]"
                            if isinstance(body, dict) else "request body must be an object")
-    req = parse_request({"query": body.get("query", {"match_all": {}})}, {k: v for k, v in params.items() if k == "q"})
+    req = parse_request({k: v for k, v in body.items() if k == "query"},
+                        {k: v for k, v in params.items() if k in ("q", "default_operator")})
     total = 0
     failures: list[tuple[IndexState, ShardError]] = []
     for state in targets:

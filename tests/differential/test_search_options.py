@@ -150,7 +150,7 @@ def test_msearch(pair, corpus):
              {"index": "diff-no-such-index"}, {"query": {"match_all": {}}},
              {}, {"query": {"match": {"n": "abc"}}},
              {"index": corpus, "search_type": "query_then_fetch"}, {"query": {"term": {"tag": "red"}}, "size": 0},
-             {"index": corpus}, {"query": {"bogus": {}}}]
+             {"index": corpus}, {"sort": [{"body": "asc"}]}]
     local, reference = pair.send("POST", f"/{corpus}/_msearch", lines, {"rest_total_hits_as_int": "true"},
                                  ndjson=True)
     assert local.status == reference.status == 200, describe(local, reference)
@@ -159,6 +159,9 @@ def test_msearch(pair, corpus):
         item = (type(local)(mine["status"], mine), type(reference)(real["status"], real))
         assert mine["status"] == real["status"], describe(*item)
         assert_same_answer(*item)
+    # an item whose body does not parse fails the whole request (the REST layer parses every body first)
+    unparsable = lines[:2] + [{"index": corpus}, {"query": {"bogus": {}}}]
+    assert_same_error(*pair.send("POST", "/_msearch", unparsable, ndjson=True))
 
 
 @pytest.mark.parametrize("body", [None, {"query": TEXT}, {"query": {"match": {"n": "abc"}}},
