@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from localsearch.dsl import compile_query
-from localsearch.failures import ShardError
+from localsearch.failures import ShardError, unsupported
 from localsearch.index import View
 from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, parse_date_millis
 from localsearch.search import Hit, field_values
@@ -119,8 +119,7 @@ def parse_aggs(body: Any) -> list[Agg]:
                 if key not in KNOWN_TYPES:
                     raise ParsingError(f"Unknown aggregation type [{key}]")
                 if key not in HANDLERS:
-                    raise IllegalArgument(f"[{key}] aggregation is not supported by localsearch (production clusters "
-                                          "are OpenSearch)")
+                    raise unsupported(f"the [{key}] aggregation")
                 kind, params = key, value
         if kind is None:
             raise ParsingError(f"Missing definition for aggregation [{name}]")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-PLUGINS = [("opensearch-knn", "2.19.0.0"), ("opensearch-neural-search", "2.19.0.0")]
+PLUGINS = [("opensearch-knn", "3.6.0.0"), ("opensearch-neural-search", "3.6.0.0")]
 
 
 def table(rows: list[dict[str, Any]], columns: Sequence[str], params: dict[str, str]) -> Any:

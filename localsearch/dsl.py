@@ -151,8 +151,7 @@ class _Compiler:
             if kind == "hybrid":
                 raise unsupported("[hybrid] inside another query (localsearch runs it at the top level only)")
             if kind in UNSUPPORTED:
-                raise IllegalArgument(f"[{kind}] query is not supported by localsearch (production clusters are "
-                                      "OpenSearch)")
+                raise unsupported(f"the [{kind}] query")
             raise ParsingError(f"unknown query [{kind}]", extra={"line": 1, "col": 1})
         if not isinstance(spec, dict) and kind not in ("match_all", "match_none"):
             raise ParsingError(f"[{kind}] query malformed, no start_object after query name")

@@ -23,9 +23,10 @@ from sidecar.source_filter import filter_source, parse_source_spec
 
 log = logging.getLogger(__name__)
 
-VERSION = {"distribution": "opensearch", "number": "2.19.0", "build_type": "localsearch", "build_hash": "localsearch",
-           "build_date": "2025-01-01T00:00:00Z", "build_snapshot": False, "lucene_version": "9.12.0",
-           "minimum_wire_compatibility_version": "7.10.0", "minimum_index_compatibility_version": "7.0.0"}
+# The OpenSearch release localsearch imitates (the differential tests compare it with this version's node).
+VERSION = {"distribution": "opensearch", "number": "3.6.0", "build_type": "localsearch", "build_hash": "localsearch",
+           "build_date": "2026-04-04T00:00:00Z", "build_snapshot": False, "lucene_version": "10.4.0",
+           "minimum_wire_compatibility_version": "2.19.0", "minimum_index_compatibility_version": "2.0.0"}
 MAX_BODY_BYTES = 100 * 1024 * 1024  # OpenSearch's http.max_content_length
 JSON_TYPE = "application/json; charset=UTF-8"
 

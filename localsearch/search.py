@@ -16,6 +16,7 @@ from localsearch.failures import (
     Unsupported,
     all_shards_failed,
     shard_entry,
+    unsupported,
 )
 from localsearch.index import IndexState, View
 from localsearch.sorting import (
@@ -99,7 +100,7 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
                            else "request body must be a JSON object")
     for key in body:
         if key in KNOWN_UNSUPPORTED:
-            raise IllegalArgument(f"[{key}] is not supported by localsearch (production clusters are OpenSearch)")
+            raise unsupported(f"[{key}]")
         if key not in SUPPORTED_KEYS:
             raise ParsingError(f"Unknown key for a START_OBJECT in [{key}].", extra={"line": 1, "col": 1})
     query = body.get("query", {"match_all": {}})
@@ -131,7 +132,7 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     req.explain = _flag(params.get("explain", body.get("explain")))
     req.value_fields = _value_fields(body.get("docvalue_fields")) + _value_fields(body.get("fields"))
     if body.get("script_fields"):
-        raise IllegalArgument("[script_fields] are not supported by localsearch (production clusters are OpenSearch)")
+        raise unsupported("[script_fields]")
     req.aggs = body.get("aggs", body.get("aggregations"))
     req.highlight = body.get("highlight")
     req.pipeline = params.get("search_pipeline")

@@ -442,8 +442,9 @@ def test_unknown_aggregation_type_is_a_parsing_exception(engine):
 
 
 def test_known_but_unsupported_type_is_named(engine):
-    error = refused(engine, {"x": {"percentiles": {"field": "qty"}}}, IllegalArgument)
-    assert error.reason.startswith("[percentiles] aggregation is not supported by localsearch")
+    error = refused(engine, {"x": {"percentiles": {"field": "qty"}}})
+    assert error.status == 400 and error.error_type == "illegal_argument_exception"
+    assert error.reason.startswith("the [percentiles] aggregation is not supported by localsearch")
 
 
 @pytest.mark.parametrize(("spec", "reason"), [
