@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from localsearch import tokenizer
 from localsearch.index import View
 from localsearch.lexical import analyze
 from localsearch.mappings import Mapping, coerce_value, iter_leaf_values
@@ -19,8 +20,6 @@ DEFAULTS = {"pre_tags": ["<em>"], "post_tags": ["</em>"], "fragment_size": 100, 
             "require_field_match": True, "no_match_size": 0, "order": "none", "encoder": "default",
             "type": "unified", "highlight_query": None}
 STYLED_PRE_TAG = '<em class="hlt1">'
-_WORD = re.compile(r"[^\W_]+")  # tantivy's simple tokenizer: runs of alphanumeric characters
-_MAX_TOKEN_BYTES = 255  # tokens this long are dropped by the index's remove_long filter
 _HTML = {'"': "&quot;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&#x27;", "/": "&#x2F;"}
 # Lucene's passage scorer: BM25 over the passage, favouring passages that start early
 _K1, _B, _PIVOT = 1.2, 0.75, 87
@@ -365,8 +364,8 @@ def _unescape(text: str) -> str:
 # ---- finding matches in a value ---------------------------------------------------------------
 
 def _tokens(value: str) -> list[_Token]:
-    return [_Token(m.start(), m.end(), m.group().lower()) for m in _WORD.finditer(value)
-            if len(m.group().encode()) < _MAX_TOKEN_BYTES]
+    """The standard tokenizer's tokens with their offsets (what the index holds for the value)."""
+    return [_Token(t.start, t.end, t.text) for t in tokenizer.tokens(value)]
 
 
 def find_spans(value: str, keyword: bool, matchers: list[Matcher]) -> list[tuple[int, int, str]]:

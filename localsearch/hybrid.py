@@ -126,7 +126,8 @@ def _java_hash_order(legs: list[list[tuple[Key, float]]], lookup: dict[int, tupl
                      ) -> Callable[[Key], tuple[int, int, int]]:
     """How neural-search orders documents whose fused scores tie: it sorts (stably) the keys of a Java HashMap
     of Lucene doc ids, so ties come in that map's iteration order: by bucket (doc id modulo the table's
-    capacity, which grows 16, 32, 64, ... as entries pass three quarters of it), then by first appearance."""
+    capacity, which grows 16, 32, 64, ... as entries pass three quarters of it), and within a bucket the
+    document seen last (sub-queries in order, each in rank order) first, as the real node shows."""
     appearance: dict[Key, int] = {}
     for leg in legs:
         for key, _ in leg:
@@ -142,7 +143,7 @@ def _java_hash_order(legs: list[list[tuple[Key, float]]], lookup: dict[int, tupl
     def order(key: Key) -> tuple[int, int, int]:
         index, doc_id = key
         ordinal = lookup[index][1].docs[doc_id].ordinal
-        return index, ordinal & (capacities[index] - 1), appearance[key]
+        return index, ordinal & (capacities[index] - 1), -appearance[key]
 
     return order
 

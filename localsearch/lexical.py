@@ -3,10 +3,12 @@
 BM25 note: tantivy's BM25 keeps Lucene's old (k1 + 1) factor, so every text-scoring query is
 boosted by 1 / (k1 + 1) = 1 / 2.2 here. With k1 = 1.2 and b = 0.75 the score of a term is then
     idf * tf / (tf + k1 * (1 - b + b * dl / avgdl)),  idf = ln(1 + (N - n + 0.5) / (n + 0.5))
-which is OpenSearch's (Lucene 9) BM25. Differences that remain: tantivy counts N and avgdl over
-all documents of the index (Lucene over the documents that have the field), both encode the
-field length in one byte with slightly different tables, and the tokenizer is tantivy's simple
-tokenizer + lowercasing (OpenSearch's standard tokenizer also keeps "3.14" and "o'neil" whole).
+which is OpenSearch's (Lucene) BM25. The difference that remains: tantivy counts N and avgdl over
+all documents of the index, Lucene over the documents that have the field.
+
+Text is split by localsearch.tokenizer (OpenSearch's standard tokenizer) before tantivy sees it: the
+index holds the tokens joined by spaces, read back by a whitespace tokenizer with tantivy's lowercase
+(and asciifolding) filters, so positions are the standard tokenizer's.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import tantivy
 from tantivy import Document, Occur, Query
 
 from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, FieldMapping, Mapping
+from localsearch.tokenizer import MAX_TOKEN_LENGTH, pretokenized
 
 ANALYZER = "standard"
 BM25_SCALE = 1 / 2.2
@@ -29,8 +32,9 @@ WRITER_HEAP = 64_000_000
 
 
 def _analyzer(fold: bool = False) -> tantivy.TextAnalyzer:
-    builder = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-               .filter(tantivy.Filter.remove_long(255))
+    """Reads back pretokenized text (tokens are at most 255 characters, up to 4 bytes each)."""
+    builder = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.whitespace())
+               .filter(tantivy.Filter.remove_long(4 * MAX_TOKEN_LENGTH + 1))
                .filter(tantivy.Filter.lowercase()))
     if fold:
         builder = builder.filter(tantivy.Filter.ascii_fold())
@@ -42,9 +46,9 @@ _FOLDING = _analyzer(fold=True)
 FOLDING_ANALYZER = "standard_asciifolding"
 
 
-def analyze(text: str) -> list[str]:
+def analyze(text: str, folding: bool = False) -> list[str]:
     """The tokens the index's text fields hold for `text` (used for query text too)."""
-    return _ANALYZER.analyze(text)
+    return (_FOLDING if folding else _ANALYZER).analyze(pretokenized(text))
 
 
 def field_analyzers(mapping: Mapping, settings: dict[str, Any] | None) -> dict[str, str]:
@@ -124,7 +128,7 @@ class LexicalIndex:
 
     def analyze(self, path: str, text: str) -> list[str]:
         """Query text as the field's analyzer splits it."""
-        return (_FOLDING if self.analyzers.get(path) == FOLDING_ANALYZER else _ANALYZER).analyze(text)
+        return analyze(text, folding=self.analyzers.get(path) == FOLDING_ANALYZER)
 
     def term(self, path: str, value: Any) -> Query:
         spec = self.fields[path]
@@ -197,7 +201,7 @@ def _add_field(builder: tantivy.SchemaBuilder, name: str, spec: FieldMapping, an
 def _add_values(doc: Document, name: str, spec: FieldMapping, items: list[Any]) -> None:
     for value in items:
         if spec.type == "text":
-            doc.add_text(name, value)
+            doc.add_text(name, pretokenized(value))
         elif spec.type == "keyword":
             limit = spec.ignore_above
             if limit is None or len(value) <= limit:

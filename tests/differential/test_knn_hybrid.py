@@ -160,3 +160,30 @@ def test_pipelines_read_back_the_same(pair, pipelines):
 ], ids=["unknown technique", "weights not summing to 1", "rank_constant 0", "unknown processor", "unknown key"])
 def test_pipeline_errors(pair, body):
     assert_same_error(*pair.send("PUT", "/_search/pipeline/diff-refused-pipeline", body))
+
+
+@pytest.fixture(scope="module")
+def tie_index(pair):
+    """Seventy documents with one keyword term each per field: constant scores, so fused scores tie."""
+    name = f"diff-ties-{random.Random().getrandbits(32):08x}"
+    pair.ok("PUT", f"/{name}", {"mappings": {"properties": {"t": {"type": "keyword"}, "u": {"type": "keyword"}}}})
+    lines: list[object] = []
+    for i in range(70):
+        lines += [{"index": {"_index": name, "_id": str(i)}}, {"t": f"t{i}", "u": f"u{i}"}]
+    pair.ok("POST", "/_bulk", lines, {"refresh": "true"}, ndjson=True)
+    yield name
+    pair.send("DELETE", f"/{name}")
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ([32, 48], [16]), ([16], [32, 48]), ([1, 17, 33], [49]), ([3], [17]), ([10], [26]), ([5], [60]),
+    (list(range(0, 40, 3)), list(range(1, 40, 5))),
+], ids=lambda v: "-".join(map(str, v)))
+def test_fused_ties_come_in_the_real_nodes_order(pair, pipelines, tie_index, first, second):
+    """neural-search sorts tied documents in the iteration order of a Java HashMap of doc ids."""
+    body = {"query": {"hybrid": {"queries": [{"terms": {"t": [f"t{i}" for i in first]}},
+                                             {"terms": {"u": [f"u{i}" for i in second]}}]}},
+            "size": 50, "_source": False}
+    local, reference = pair.search(tie_index, body, {"search_pipeline": pipelines["minmax-mean"]})
+    assert_same_hits(local, reference, abs_tol=FUSED_ABS, sources=False)
+    assert local.ids == reference.ids, describe(local, reference)
