@@ -64,3 +64,10 @@ def test_documents_with_tricky_text_are_found_the_same(pair, indices):
                                           "highlight": {"fields": {"t": {}}}})
     assert local.status == reference.status == 200, describe(local, reference)
     assert [h.get("highlight") for h in local.hits] == [h.get("highlight") for h in reference.hits]
+
+
+@SETTINGS
+@given(text=st.text(alphabet=st.sampled_from(list("aZ19_.,:;'- /@#()[]\"!?\t\n")), max_size=30))
+def test_generated_ascii_text_tokenizes_the_same(pair, text):
+    """ASCII text takes localsearch's fast path (one regular expression)."""
+    assert analyze(text) == reference_tokens(pair, text, {"analyzer": "standard"})
