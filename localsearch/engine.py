@@ -270,7 +270,11 @@ class Engine:
             aliases = {a: dict(m) for a, m in self.aliases.items()}
             removals: list[tuple[str, str]] = []
             additions: list[tuple[str, str, dict[str, Any]]] = []
-            removed_indices: list[str] = []
+            # indices this call removes may lend their name to an alias it adds (OpenSearch checks the result)
+            removed_indices = [s.name for action in actions if isinstance(action, dict) and "remove_index" in action
+                               and isinstance(action["remove_index"], dict)
+                               for i in _names(action["remove_index"], "index", "indices")
+                               for s in self.resolve(i, allow_no_indices=False)]
             for action in actions:
                 if not isinstance(action, dict) or len(action) != 1:
                     raise SearchError("[aliases] failed to parse field [actions]", status=400,
@@ -283,14 +287,13 @@ class Engine:
                 names = _names(spec, "alias", "aliases")
                 targets = [s.name for i in indices for s in self.resolve(i, allow_no_indices=False)]
                 if kind == "remove_index":
-                    removed_indices += targets
                     continue
                 if not names:
                     raise IllegalArgument("One of [alias] or [aliases] must be set")
                 for index in targets:
                     for alias in names:
                         if kind == "add":
-                            if alias in self.indices:
+                            if alias in self.indices and alias not in removed_indices:
                                 raise InvalidIndexName(f"Invalid alias name [{alias}]: an index or data stream "
                                                        "exists with the same name as the alias")
                             body = {k: v for k, v in spec.items() if k in ("is_write_index", "filter", "routing")}

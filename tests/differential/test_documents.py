@@ -203,3 +203,19 @@ def test_aliases(pair, indices):
             same_write(local, reference)
     local, reference = pair.search(alias, {"query": {"match_all": {}}})
     assert sorted(local.ids) == sorted(reference.ids), describe(local, reference)
+
+
+def test_an_index_replaced_by_an_alias_of_its_name(pair, indices):
+    """One _aliases call adds an alias named like an index and removes that index (ingest's --replace-index)."""
+    old, new = indices.name("old"), indices.name("new")
+    for name in (old, new):
+        pair.ok("PUT", f"/{name}", MAPPING)
+    pair.ok("PUT", f"/{new}/_doc/1", {"title": "new"}, {"refresh": "true"})
+    local, reference = pair.send("POST", "/_aliases", {"actions": [{"add": {"index": new, "alias": old}},
+                                                                   {"remove_index": {"index": old}}]})
+    same_write(local, reference)
+    for path in (f"/_alias/{old}", f"/{old}/_count"):
+        local, reference = pair.send("GET", path)
+        assert (local.status, local.body.get("count", local.body)) == \
+            (reference.status, reference.body.get("count", reference.body)), describe(local, reference)
+    pair.send("POST", "/_aliases", {"actions": [{"remove": {"index": new, "alias": old}}]})
