@@ -281,7 +281,8 @@ def start(engine: Engine, *, home: Path = DEFAULT_HOME, port: int = 9250, keep_d
         f"heap {engine.heap}{', as ' + user if user else ''})")
     started = time.monotonic()
     with open(run_dir / "logs" / "startup.out", "wb") as out:
-        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=run_dir)
+        result = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=run_dir,
+                                start_new_session=True)   # not in the caller's process group: a ^C there is ours to handle
     url = f"http://127.0.0.1:{http_port}"
     if result.returncode != 0:
         raise NodeFailed(f"{engine.name} exited with {result.returncode} while starting:\n{tail(run_dir)}")

@@ -6,8 +6,6 @@ from __future__ import annotations
 import threading
 import time
 
-import pytest
-
 from sidecar.contract import IndexContract
 from tests.ingest.conftest import IngestTarget, small_docs
 
@@ -87,12 +85,7 @@ def test_from_index_swaps_the_alias_while_searches_keep_answering(target, minilm
     assert target.knn_ids(minilm.embed([f"{doc['title']} {doc['text']}"])[0], index=alias)[0][0] == "k22"
 
 
-def test_from_index_turns_the_index_into_an_alias_with_replace_index(target, minilm, request):
-    if not target.backend.is_reference:
-        # The real node applies `add` alias + `remove_index` of the alias's name in one _aliases call (OpenSearch
-        # documents it); localsearch refuses it. Strict: this fails once localsearch is fixed, then drop it.
-        request.applymarker(pytest.mark.xfail(strict=True, reason="localsearch refuses an alias named like an "
-                                              "index that the same _aliases call removes"))
+def test_from_index_turns_the_index_into_an_alias_with_replace_index(target, minilm):
     name, new = target.index, target.name("knn")
     docs = small_docs(12, prefix="k")
     plain_index(target, name, docs)
