@@ -126,6 +126,15 @@ def compile_query(clause: Any, view: View) -> Node:
     return _Compiler(view).node(clause)
 
 
+def post_filtered(node: Node, post_filter: Node) -> Node:
+    """The documents of `node` that `post_filter` also matches, with `node`'s scores (a post_filter never scores:
+    a non-scoring clause adds 0.0, which leaves every float32 score as it was)."""
+    if isinstance(node, Lexical) and isinstance(post_filter, Lexical):
+        return Lexical(Query.boolean_query([(Occur.Must, node.query),
+                                            (Occur.Must, Query.const_score_query(post_filter.query, 0.0))]))
+    return Bool([node], [], [post_filter], [], 0, 1.0)
+
+
 def single_key(clause: Any, context: str = "query") -> tuple[str, Any]:
     if not isinstance(clause, dict):
         raise ParsingError(f"[{context}] malformed query, expected [START_OBJECT] but found "

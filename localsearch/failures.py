@@ -29,6 +29,19 @@ def unsupported(feature: str, error_type: str = "illegal_argument_exception") ->
                        f"see {DOCS})", error_type=error_type)
 
 
+def json_token(value: Any) -> str:
+    """The Jackson token a JSON value starts with, as OpenSearch's parse errors name it."""
+    if isinstance(value, dict):
+        return "START_OBJECT"
+    if isinstance(value, list):
+        return "START_ARRAY"
+    if value is None:
+        return "VALUE_NULL"
+    if isinstance(value, bool):
+        return "VALUE_BOOLEAN"
+    return "VALUE_NUMBER" if isinstance(value, (int, float)) else "VALUE_STRING"
+
+
 def cause_json(error: SearchError) -> dict[str, Any]:
     """The error as an element of a `caused_by` chain."""
     if isinstance(error, WrappedError):

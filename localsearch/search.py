@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from localsearch.dsl import compile_query, single_key
+from localsearch.dsl import compile_query, post_filtered, single_key
 from localsearch.failures import (
     ShardError,
     ShardSearchException,
     Unsupported,
     all_shards_failed,
+    json_token,
     shard_entry,
     unsupported,
 )
@@ -40,14 +41,15 @@ DEFAULT_TRACK_TOTAL_HITS = 10_000
 SUPPORTED_KEYS = {"query", "from", "size", "sort", "_source", "track_total_hits", "search_after", "min_score",
                   "version", "seq_no_primary_term", "timeout", "ext", "stored_fields", "docvalue_fields", "fields",
                   "track_scores", "explain", "script_fields", "aggs", "aggregations", "highlight", "terminate_after",
-                  "profile", "stats"}
-KNOWN_UNSUPPORTED = {"post_filter", "rescore", "collapse", "suggest", "pit", "slice", "indices_boost",
+                  "profile", "stats", "post_filter"}
+KNOWN_UNSUPPORTED = {"rescore", "collapse", "suggest", "pit", "slice", "indices_boost",
                      "runtime_mappings", "search_pipeline"}
 
 
 @dataclass
 class SearchRequest:
     query: dict[str, Any]
+    post_filter: dict[str, Any] | None = None  # narrows the hits and their total, not the aggregations
     from_: int = 0
     size: int = 10
     sort: list[SortKey] | None = None
@@ -107,7 +109,7 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     if "q" in params and "query" not in body:
         query = {"query_string": {"query": params["q"], "default_operator": params.get("default_operator", "or")}}
     single_key(query)
-    req = SearchRequest(query=query)
+    req = SearchRequest(query=query, post_filter=_post_filter(body))
     req.from_ = _int(params.get("from", body.get("from", 0)))
     req.size = _int(params.get("size", body.get("size", 10)))
     if req.from_ < 0:
@@ -145,6 +147,17 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
         from localsearch.aggregations import parse_aggs
         parse_aggs(req.aggs)
     return req
+
+
+def _post_filter(body: dict[str, Any]) -> dict[str, Any] | None:
+    if "post_filter" not in body:
+        return None
+    clause = body["post_filter"]
+    if not isinstance(clause, dict):
+        raise ParsingError(f"Unknown key for a {json_token(clause)} in [post_filter].", extra={"line": 1, "col": 1})
+    single_key(clause)
+    check_syntax(clause)
+    return clause
 
 
 def check_syntax(query: dict[str, Any]) -> None:
@@ -277,6 +290,8 @@ def _collect_shard(state: IndexState, view: View, req: SearchRequest, needed: in
     if req.sort:
         check_sort(req.sort, view)
     node = compile_query(req.query, view)
+    if req.post_filter is not None:  # before terminate_after: the shard counts only documents that pass it
+        node = post_filtered(node, compile_query(req.post_filter, view))
     terminated = False
     if req.sort or req.min_score is not None or req.scroll is not None or req.terminate_after:
         scored = list(node.all(view).items())
@@ -331,6 +346,8 @@ def matched_documents(engine: Any, targets: Sequence[IndexState], req: SearchReq
     for state in targets:
         view = state.view
         out += [Hit(state, view, d, s) for d, s in compile_query(req.query, view).all(view).items()]
+    if req.min_score is not None:  # documents below min_score are not collected, by the aggregations either
+        out = [h for h in out if h.score >= float(req.min_score)]
     return out
 
 

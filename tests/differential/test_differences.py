@@ -30,7 +30,6 @@ SEARCHES = {
     "query_string fuzzy": {"query": {"query_string": {"query": "vectr~"}}},
     "query_string regex": {"query": {"query_string": {"query": "tag:/r.d/"}}},
     "query_string slop": {"query": {"query_string": {"query": '"vector search"~3'}}},
-    "post_filter": {"query": {"match_all": {}}, "post_filter": {"term": {"tag": "red"}}},
     "collapse": {"query": {"match_all": {}}, "collapse": {"field": "tag"}},
     "rescore": {"query": {"match_all": {}}, "rescore": {"query": {"rescore_query": {"match": {"body": "x"}}}}},
     "percentiles aggregation": {"size": 0, "aggs": {"p": {"percentiles": {"field": "n"}}}},

@@ -1,4 +1,5 @@
-"""Search request options, differential: paging, totals, _source, sort, search_after, scroll, _msearch, _count."""
+"""Search request options, differential: paging, totals, _source, sort, search_after, post_filter, scroll, _msearch,
+_count."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.differential.corpus import TAGS
 from tests.differential.harness import (
+    BM25_REL,
+    assert_same_aggregations,
     assert_same_answer,
     assert_same_error,
     assert_same_hits,
@@ -18,6 +22,7 @@ pytestmark = pytest.mark.opensearch
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 TEXT = {"match": {"body": "index score vector"}}
+RED = {"term": {"tag": "red"}}
 
 CASES = {
     # paging and totals
@@ -76,6 +81,36 @@ CASES = {
     "search_after with from": ({"sort": [{"n": "asc"}], "search_after": [1], "from": 2}, None),
     "search_after wrong count": ({"sort": [{"n": "asc"}], "search_after": [1, 2]}, None),
     "search_after bad value": ({"sort": [{"n": "asc"}], "search_after": ["x"]}, None),
+    # post_filter: narrows the hits and their total, leaves the scores
+    "post_filter": ({"query": TEXT, "post_filter": RED}, None),
+    "post_filter, match_all": ({"post_filter": {"range": {"n": {"gte": 60}}}, "size": 60}, None),
+    "post_filter a scoring query": ({"query": TEXT, "post_filter": {"match": {"title": "vector model"}}}, None),
+    "post_filter bool": ({"query": TEXT, "post_filter": {"bool": {"should": [RED, {"term": {"flag": True}}],
+                                                                 "must_not": {"range": {"n": {"lt": 20}}}}}},
+                         None),
+    "post_filter matching nothing": ({"query": TEXT, "post_filter": {"term": {"tag": "violet"}}}, None),
+    "post_filter, from and size": ({"query": TEXT, "post_filter": {"exists": {"field": "n"}}, "from": 3, "size": 4},
+                                   None),
+    "post_filter, size 0": ({"query": TEXT, "post_filter": RED, "size": 0}, None),
+    "post_filter, bounded total": ({"query": TEXT, "post_filter": {"exists": {"field": "n"}},
+                                    "track_total_hits": 5}, None),
+    "post_filter, no total": ({"query": TEXT, "post_filter": RED, "track_total_hits": False}, None),
+    "post_filter, min_score": ({"query": TEXT, "post_filter": RED, "min_score": 0.5}, None),
+    "post_filter, terminate_after": ({"post_filter": RED, "terminate_after": 5, "size": 20}, None),
+    "post_filter, sort": ({"query": TEXT, "post_filter": RED, "sort": [{"n": "desc"}]}, None),
+    "post_filter, sort with scores": ({"query": TEXT, "post_filter": RED, "sort": ["_score", {"_id": "asc"}]},
+                                      None),
+    "post_filter, search_after": ({"post_filter": RED, "sort": [{"n": "asc"}, {"_id": "asc"}],
+                                   "search_after": [30, "12"]}, None),
+    "post_filter with q": ({"post_filter": RED}, {"q": "body:vector"}),
+    "post_filter not an object": ({"post_filter": "tag:red"}, None),
+    "post_filter a list": ({"post_filter": [RED]}, None),
+    "post_filter null": ({"post_filter": None}, None),
+    "post_filter empty": ({"post_filter": {}}, None),
+    "post_filter unknown query": ({"post_filter": {"bogus": {}}}, None),
+    "post_filter two queries": ({"post_filter": {**RED, "exists": {"field": "n"}}}, None),
+    "post_filter a value the field cannot take": ({"post_filter": {"term": {"n": "abc"}}}, None),
+    "post_filter and a bad query": ({"query": {"bogus": {}}, "post_filter": {"term": {"n": "abc"}}}, None),
 }
 
 
@@ -92,11 +127,25 @@ def test_stored_fields_none_drops_ids_and_sources(pair, corpus):
     assert [sorted(h) for h in local.hits] == [sorted(h) for h in reference.hits], describe(local, reference)
 
 
+post_filters = st.one_of(
+    st.none(),
+    st.builds(lambda tag: {"term": {"tag": tag}}, st.sampled_from(TAGS)),
+    st.builds(lambda lo: {"range": {"n": {"gte": lo}}}, st.integers(0, 100)),
+    st.builds(lambda words: {"match": {"title": words}}, st.sampled_from(["vector", "model rank", "zebra"])),
+    st.just({"bool": {"must_not": [{"term": {"flag": True}}]}}))
+
+
+def with_post_filter(body: dict, post_filter: dict | None) -> dict:
+    return body if post_filter is None else {**body, "post_filter": post_filter}
+
+
 @SETTINGS
-@given(page=st.integers(1, 25), query=st.sampled_from([TEXT, {"match_all": {}}, {"term": {"tag": "amber"}}]))
-def test_pages_of_a_search_are_the_same(pair, corpus, page, query):
+@given(page=st.integers(1, 25), query=st.sampled_from([TEXT, {"match_all": {}}, {"term": {"tag": "amber"}}]),
+       post_filter=post_filters)
+def test_pages_of_a_search_are_the_same(pair, corpus, page, query, post_filter):
     for start in range(0, 60, page):
-        local, reference = pair.search(corpus, {"query": query, "from": start, "size": page})
+        local, reference = pair.search(corpus, with_post_filter({"query": query, "from": start, "size": page},
+                                                                post_filter))
         assert_same_hits(local, reference)
 
 
@@ -104,12 +153,13 @@ def test_pages_of_a_search_are_the_same(pair, corpus, page, query):
 @given(keys=st.lists(st.sampled_from(["n", "price", "day", "tag", "flag", "author.age", "labels", "_id"]),
                      min_size=1, max_size=3, unique=True),
        orders=st.lists(st.sampled_from(["asc", "desc"]), min_size=3, max_size=3),
-       page=st.integers(3, 20))
-def test_search_after_walks_the_same_sorted_list(pair, corpus, keys, orders, page):
+       page=st.integers(3, 20), post_filter=post_filters)
+def test_search_after_walks_the_same_sorted_list(pair, corpus, keys, orders, page, post_filter):
     sort = [{key: order} for key, order in zip(keys, orders, strict=False)] + [{"_id": "asc"}] * ("_id" not in keys)
     after = None
     for _ in range(70 // page + 2):
-        body = {"sort": sort, "size": page, "_source": False, **({"search_after": after} if after else {})}
+        body = with_post_filter({"sort": sort, "size": page, "_source": False,
+                                 **({"search_after": after} if after else {})}, post_filter)
         local, reference = pair.search(corpus, body)
         assert_same_hits(local, reference, sources=False)
         assert local.ids == reference.ids, describe(local, reference)  # _id breaks every tie
@@ -118,8 +168,9 @@ def test_search_after_walks_the_same_sorted_list(pair, corpus, keys, orders, pag
         after = reference.hits[-1]["sort"]
 
 
-def test_scroll_reads_the_same_pages(pair, corpus):
-    body = {"query": TEXT, "size": 7, "_source": ["title"]}
+@pytest.mark.parametrize("post_filter", [None, {"range": {"n": {"gte": 25}}}], ids=["", "post_filter"])
+def test_scroll_reads_the_same_pages(pair, corpus, post_filter):
+    body = with_post_filter({"query": TEXT, "size": 7, "_source": ["title"]}, post_filter)
     local, reference = pair.search(corpus, body, {"scroll": "1m"})
     pages = 0
     while True:
@@ -150,11 +201,13 @@ def test_msearch(pair, corpus):
              {"index": "diff-no-such-index"}, {"query": {"match_all": {}}},
              {}, {"query": {"match": {"n": "abc"}}},
              {"index": corpus, "search_type": "query_then_fetch"}, {"query": {"term": {"tag": "red"}}, "size": 0},
-             {"index": corpus}, {"sort": [{"body": "asc"}]}]
+             {"index": corpus}, {"sort": [{"body": "asc"}]},
+             {"index": corpus}, {"query": TEXT, "post_filter": RED, "size": 4},
+             {"index": corpus}, {"post_filter": {"term": {"n": "abc"}}}]
     local, reference = pair.send("POST", f"/{corpus}/_msearch", lines, {"rest_total_hits_as_int": "true"},
                                  ndjson=True)
     assert local.status == reference.status == 200, describe(local, reference)
-    assert len(local.body["responses"]) == len(reference.body["responses"]) == 5
+    assert len(local.body["responses"]) == len(reference.body["responses"]) == 7
     for mine, real in zip(local.body["responses"], reference.body["responses"], strict=True):
         item = (type(local)(mine["status"], mine), type(reference)(real["status"], real))
         assert mine["status"] == real["status"], describe(*item)
@@ -165,9 +218,10 @@ def test_msearch(pair, corpus):
 
 
 @pytest.mark.parametrize("body", [None, {"query": TEXT}, {"query": {"match": {"n": "abc"}}},
-                                  {"query": {"bogus": {}}}, {"size": 3}, "{not json"],
+                                  {"query": {"bogus": {}}}, {"size": 3}, "{not json",
+                                  {"query": TEXT, "post_filter": RED}],
                          ids=["everything", "a query", "a shard error", "unknown query", "not a count option",
-                              "malformed"])
+                              "malformed", "post_filter"])
 def test_count(pair, corpus, body):
     local, reference = pair.send("POST", f"/{corpus}/_count", body)
     if reference.status >= 400:
@@ -185,3 +239,44 @@ def test_search_after_values_are_the_sort_values(pair, corpus):
     local, reference = pair.search(corpus, {"sort": [{"price": "desc"}, {"day": "asc"}], "size": 60})
     assert [h["sort"] for h in local.hits] and all(
         same_values(a["sort"], b["sort"], 1e-7) for a, b in zip(local.hits, reference.hits, strict=True))
+
+
+@pytest.mark.parametrize("query", [TEXT, {"match_all": {}}], ids=["match", "match_all"])
+def test_post_filter_narrows_the_hits_not_the_aggregations(pair, corpus, query):
+    aggs = {"tags": {"terms": {"field": "tag"}}, "top": {"top_hits": {"size": 3, "_source": False}},
+            "n": {"stats": {"field": "n"}}}
+    body = {"query": query, "post_filter": RED, "size": 30, "aggs": aggs}
+    local, reference = pair.search(corpus, body)
+    assert_same_hits(local, reference)
+    assert_same_aggregations(local, reference, rel=BM25_REL)  # top_hits' scores
+    buckets = {b["key"]: b["doc_count"] for b in local.body["aggregations"]["tags"]["buckets"]}
+    assert local.body["hits"]["total"]["value"] == buckets["red"] < sum(buckets.values())
+
+
+def test_post_filter_leaves_the_scores(pair, corpus):
+    plain, _ = pair.search(corpus, {"query": TEXT, "size": 100})
+    local, reference = pair.search(corpus, {"query": TEXT, "post_filter": RED, "size": 100})
+    assert_same_hits(local, reference)
+    scores = {h["_id"]: h["_score"] for h in plain.hits}
+    assert local.hits and all(h["_score"] == scores[h["_id"]] for h in local.hits)
+    assert all(h["_source"]["tag"] == "red" for h in local.hits)
+
+
+@SETTINGS
+@given(query=st.sampled_from([TEXT, {"match_all": {}}, {"match": {"title": "rank model"}},
+                              {"bool": {"should": [TEXT], "filter": [{"range": {"n": {"lte": 70}}}]}}]),
+       post_filter=post_filters, start=st.integers(0, 30), size=st.integers(0, 25),
+       options=st.fixed_dictionaries({}, optional={
+           "sort": st.sampled_from([[{"n": "asc"}, {"_id": "desc"}], ["_score", {"_id": "asc"}],
+                                    [{"day": "desc"}, {"_id": "asc"}]]),
+           "track_total_hits": st.sampled_from([True, False, 3, 20]),
+           "min_score": st.sampled_from([0.1, 0.6, 1.0]),
+           "_source": st.sampled_from([False, ["title", "tag"]]),
+           "aggs": st.just({"tags": {"terms": {"field": "tag"}}}),
+       }))
+def test_generated_search_options(pair, corpus, query, post_filter, start, size, options):
+    body = with_post_filter({"query": query, "from": start, "size": size, **options}, post_filter)
+    local, reference = pair.search(corpus, body)
+    assert_same_answer(local, reference)
+    if "aggs" in options and reference.status == 200:
+        assert_same_aggregations(local, reference)

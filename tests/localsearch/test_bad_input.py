@@ -14,7 +14,8 @@ BAD_REQUESTS = [
     ("POST", "/{i}/_search", b'{"query": {"match": {"title": "x"}}, "nope": 1}', 400, "parsing_exception"),
     ("POST", "/{i}/_search", b'{"query": {"nested": {"path": "x", "query": {"match_all": {}}}}}', 400,
      "illegal_argument_exception"),
-    ("POST", "/{i}/_search", b'{"post_filter": {"match_all": {}}}', 400, "illegal_argument_exception"),
+    ("POST", "/{i}/_search", b'{"collapse": {"field": "title"}}', 400, "illegal_argument_exception"),
+    ("POST", "/{i}/_search", b'{"post_filter": "title"}', 400, "parsing_exception"),
     # the shard refuses these: OpenSearch groups them under search_phase_execution_exception
     ("POST", "/{i}/_search", b'{"query": {"knn": {"v": {"vector": [1, 2], "k": 2}}}}', 400,
      "search_phase_execution_exception"),
