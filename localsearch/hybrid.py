@@ -6,7 +6,9 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from localsearch.dsl import compile_query
+from tantivy import Occur, Query
+
+from localsearch.dsl import Lexical, Node, compile_query, post_filtered
 from localsearch.failures import ShardError, phase_failure, shard_failure, unsupported
 from localsearch.index import IndexState, View
 from localsearch.pipelines import (
@@ -31,13 +33,13 @@ def collect_hybrid(engine: Any, targets: Sequence[IndexState], req: SearchReques
     lookup = {i: (state, state.view) for i, state in enumerate(targets)}
     legs, matched, failures = _legs(lookup, hybrid, req)
     raise_if_all_failed(targets, failures)
-    best_raw = max((s for leg in legs for _, s in leg), default=None)
+    best_raw = max((s for leg in legs for _, s in leg), default=0.0)  # the node reports 0.0 when nothing matches
     legs = [leg[:hybrid.pagination_depth] for leg in legs]
     if pipeline is None or pipeline.fusion is None:
         # OpenSearch answers an unfused hybrid query with the shard's raw, marker-delimited list
         raw = unfused_hybrid_hits(legs)
         hits = [Hit(lookup[i][0], lookup[i][1], d, float(s)) for (i, d), s in raw]
-        return Collected(hits, len(matched) or len(hits), best_raw, failures)
+        return Collected(hits, matched or len(hits), best_raw, failures)
     fused = fuse(legs, pipeline.fusion, tie_key=_java_hash_order(legs, lookup))
     try:
         check_page_in_results(req.from_, len(fused))
@@ -45,8 +47,8 @@ def collect_hybrid(engine: Any, targets: Sequence[IndexState], req: SearchReques
         raise phase_failure(exc) from exc
     hits = [Hit(lookup[i][0], lookup[i][1], d, float(s)) for (i, d), s in fused]
     # with size 0 nothing is fused: the real node reports the best raw sub-query score
-    max_score = max((h.score for h in hits), default=None) if req.size > 0 else best_raw
-    total = len(matched) if req.track_total_hits is not False else len(hits)
+    max_score = max((h.score for h in hits), default=0.0) if req.size > 0 else best_raw
+    total = matched if req.track_total_hits is not False else len(hits)
     return Collected(hits, max(total, len(hits)), max_score, failures)
 
 
@@ -83,28 +85,65 @@ def _pipeline(engine: Any, targets: Sequence[IndexState], req: SearchRequest) ->
 
 
 def _legs(lookup: dict[int, tuple[IndexState, View]], hybrid: HybridSpec, req: SearchRequest
-          ) -> tuple[list[list[tuple[Key, float]]], set[Key], list[tuple[IndexState, ShardError]]]:
-    """Each sub-query's best `pagination_depth` hits over all targets, the matched set, and failed targets."""
+          ) -> tuple[list[list[tuple[Key, float]]], int, list[tuple[IndexState, ShardError]]]:
+    """Each sub-query's best `pagination_depth` hits over all targets, how many documents some sub-query
+    matches (when the total is tracked), and the targets that failed."""
     legs: list[list[tuple[Key, float]]] = [[] for _ in hybrid.queries]
-    matched: set[Key] = set()
+    matched = 0
     failures: list[tuple[IndexState, ShardError]] = []
+    depth = max(hybrid.pagination_depth, 1)  # size 0 still finds each sub-query's best score
     for i, (state, view) in lookup.items():
         try:
             check_window(state, req)
             nodes = [compile_query(_with_filter(sub, hybrid.filter), view) for sub in hybrid.queries]
+            if req.post_filter is not None:  # each sub-query's hits are filtered before they are fused
+                post = compile_query(req.post_filter, view)
+                nodes = [post_filtered(node, post) for node in nodes]
         except ShardError as exc:
             failures.append((state, exc))
             continue
-        depth = max(hybrid.pagination_depth, 1)  # size 0 still finds each sub-query's best score
-        for leg, node in zip(legs, nodes, strict=True):
-            top, _ = node.top(view, depth)
+        found = [_top_and_matches(node, view, depth) for node in nodes]
+        for leg, (top, _, _) in zip(legs, found, strict=True):
             leg += [((i, d), s) for d, s in top if d in view.docs]
-            if req.track_total_hits is not False:
-                matched |= {(i, d) for d in node.all(view)}
+        if req.track_total_hits is not False:
+            matched += count_union(nodes, found, view)
     for n, leg in enumerate(legs):
         leg.sort(key=lambda kv: (-kv[1], _doc_order(lookup, kv[0])))
-        legs[n] = leg[:max(hybrid.pagination_depth, 1)]
+        legs[n] = leg[:depth]
     return legs, matched, failures
+
+
+Found = tuple[list[tuple[str, float]], int, set[str] | None]
+
+
+def _top_and_matches(node: Node, view: View, depth: int) -> Found:
+    """A sub-query's best `depth` hits and how many documents it matches; for a query tantivy cannot run alone
+    (k-NN: at most k documents), the matched ids too, found in the same pass."""
+    if isinstance(node, Lexical):
+        top, count = node.top(view, depth)
+        return top, count, None
+    scored = node.all(view)
+    top = sorted(scored.items(), key=lambda kv: (-kv[1], view.docs[kv[0]].ordinal))[:depth]
+    return top, len(scored), set(scored)
+
+
+def count_union(nodes: list[Node], found: list[Found], view: View) -> int:
+    """How many documents at least one sub-query matches, without listing them: tantivy counts the union of the
+    lexical sub-queries, and only the others' documents (few: a k-NN query's k) are looked up in it by id."""
+    lexical = [node.query for node in nodes if isinstance(node, Lexical)]
+    others = set().union(*(ids for _, _, ids in found if ids is not None))
+    if not lexical:
+        return len(others)
+    if len(lexical) == 1:
+        union = lexical[0]
+        total = next(count for node, (_, count, _) in zip(nodes, found, strict=True) if isinstance(node, Lexical))
+    else:
+        union = Query.boolean_query([(Occur.Should, query) for query in lexical])
+        total = view.lexical.count(Query.const_score_query(union, 1.0), view.searcher)
+    if others:
+        both = Query.boolean_query([(Occur.Must, union), (Occur.Must, view.lexical.ids(others))])
+        total += len(others) - view.lexical.count(Query.const_score_query(both, 1.0), view.searcher)
+    return total
 
 
 def _with_filter(sub: dict[str, Any], hybrid_filter: dict[str, Any] | None) -> dict[str, Any]:

@@ -63,6 +63,9 @@ CASES = {
     "no k": {"query": {"knn": {"v_l2": {"vector": VECTOR}}}},
     "k zero": {"query": knn("v_l2", VECTOR, 0)},
     "zero vector, cosine": {"query": knn("v_cos", [0.0] * DIMENSION, 5)},
+    "post_filter": {"query": knn("v_l2", VECTOR, 10), "post_filter": {"term": {"tag": "red"}}},
+    "post_filter and filter": {"query": knn("v_l2", VECTOR, 10, {"term": {"flag": False}}),
+                               "post_filter": {"range": {"n": {"gte": 40}}}},
 }
 
 
@@ -93,8 +96,18 @@ def hybrid(text: str, vector: list[float], k: int = 10, **extra: object) -> dict
     ({"query": hybrid("rank", VECTOR, pagination_depth=30), "from": 5, "size": 5}, "second page"),
     ({"query": hybrid("rank", VECTOR, filter={"term": {"tag": "blue"}})}, "hybrid filter"),
     ({"query": hybrid("zebra", VECTOR)}, "one leg empty"),
+    ({"query": {"hybrid": {"queries": [{"match": {"body": "zebra"}}, {"term": {"tag": "violet"}}]}}},
+     "nothing matches"),
     ({"query": hybrid("model", VECTOR), "size": 0}, "size 0"),
     ({"query": hybrid("model", VECTOR), "track_total_hits": False}, "no total"),
+    ({"query": hybrid("rank", VECTOR), "post_filter": {"term": {"tag": "red"}}}, "post_filter"),
+    ({"query": hybrid("rank", VECTOR, filter={"term": {"flag": True}}), "post_filter": {"range": {"n": {"gte": 30}}}},
+     "post_filter and hybrid filter"),
+    ({"query": hybrid("rank", VECTOR, pagination_depth=30), "post_filter": {"exists": {"field": "n"}}, "from": 4,
+      "size": 4}, "post_filter, second page"),
+    ({"query": hybrid("model", VECTOR), "post_filter": {"term": {"tag": "green"}}, "size": 0},
+     "post_filter, size 0"),
+    ({"query": hybrid("model", VECTOR), "post_filter": {"term": {"tag": "violet"}}}, "post_filter matching nothing"),
 ], ids=lambda v: v if isinstance(v, str) else "")
 def test_hybrid(pair, corpus, pipelines, pipeline, body, label):
     local, reference = pair.search(corpus, body, {"search_pipeline": pipelines[pipeline]})
@@ -108,10 +121,37 @@ def test_hybrid_aggregations_count_every_sub_query_match(pair, corpus, pipelines
     assert_same_aggregations(local, reference)
 
 
-def test_hybrid_without_a_pipeline_returns_the_raw_list(pair, corpus):
+def test_hybrid_post_filter_narrows_the_neighbours_found(pair, corpus, pipelines):
+    """A post_filter drops k-NN neighbours after they are found (fewer than k remain); the hybrid query's own
+    filter finds the k nearest among the documents it passes."""
+    answers = {}
+    for key in ("post_filter", "filter"):
+        query = hybrid("zebra", VECTOR, k=10, **({"filter": {"term": {"tag": "red"}}} if key == "filter" else {}))
+        body = {"query": query, "size": 20, "_source": False,
+                **({"post_filter": {"term": {"tag": "red"}}} if key == "post_filter" else {})}
+        local, reference = pair.search(corpus, body, {"search_pipeline": pipelines["rrf"]})
+        assert_same_hits(local, reference, abs_tol=FUSED_ABS, sources=False)
+        answers[key] = local.ids
+    assert len(answers["filter"]) == 10 > len(answers["post_filter"]) > 0
+    assert set(answers["post_filter"]) < set(answers["filter"])
+
+
+def test_hybrid_post_filter_leaves_the_aggregations(pair, corpus, pipelines):
+    body = {"query": hybrid("filter", VECTOR), "post_filter": {"term": {"tag": "blue"}}, "size": 5,
+            "aggs": {"tags": {"terms": {"field": "tag"}}}}
+    local, reference = pair.search(corpus, body, {"search_pipeline": pipelines["l2-geometric"]})
+    assert_same_hits(local, reference, abs_tol=FUSED_ABS)
+    assert_same_aggregations(local, reference)
+    buckets = {b["key"]: b["doc_count"] for b in local.body["aggregations"]["tags"]["buckets"]}
+    assert local.body["hits"]["total"]["value"] == buckets["blue"] < sum(buckets.values())
+
+
+@pytest.mark.parametrize("post_filter", [None, {"term": {"tag": "amber"}}], ids=["", "post_filter"])
+def test_hybrid_without_a_pipeline_returns_the_raw_list(pair, corpus, post_filter):
     """No normalization processor: the shard's raw list, sub-query lists between marker hits (which repeat the
     first document, with magic scores)."""
-    local, reference = pair.search(corpus, {"query": hybrid("vector", VECTOR, k=3), "size": 20, "_source": False})
+    body = {"query": hybrid("vector", VECTOR, k=3), "size": 20, "_source": False}
+    local, reference = pair.search(corpus, {**body, **({"post_filter": post_filter} if post_filter else {})})
     assert local.status == reference.status == 200, describe(local, reference)
     assert local.body["hits"]["total"] == reference.body["hits"]["total"]
     assert local.ids == reference.ids, describe(local, reference)
@@ -133,11 +173,13 @@ def test_hybrid_errors(pair, corpus, pipelines, body, params):
 
 @SETTINGS
 @given(pipeline=st.sampled_from(sorted(PIPELINES)), text=st.lists(st.sampled_from(WORDS), min_size=1, max_size=3),
-       seed=st.integers(0, 10_000), k=st.integers(1, 25), size=st.integers(1, 20), hybrid_filter=filters)
-def test_generated_hybrid(pair, corpus, pipelines, pipeline, text, seed, k, size, hybrid_filter):
+       seed=st.integers(0, 10_000), k=st.integers(1, 25), size=st.integers(1, 20), hybrid_filter=filters,
+       post_filter=filters)
+def test_generated_hybrid(pair, corpus, pipelines, pipeline, text, seed, k, size, hybrid_filter, post_filter):
     vector = [round(random.Random(seed).uniform(-1, 1), 3) for _ in range(DIMENSION)]
     extra = {"filter": hybrid_filter} if hybrid_filter else {}
-    body = {"query": hybrid(" ".join(text), vector, k, **extra), "size": size, "_source": False}
+    body = {"query": hybrid(" ".join(text), vector, k, **extra), "size": size, "_source": False,
+            **({"post_filter": post_filter} if post_filter else {})}
     local, reference = pair.search(corpus, body, {"search_pipeline": pipelines[pipeline]})
     assert_same_hits(local, reference, abs_tol=FUSED_ABS, sources=False)
 
