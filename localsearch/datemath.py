@@ -33,10 +33,10 @@ def supported_format(text: str) -> bool:
 def zone(name: str | None) -> dt.tzinfo:
     if name is None or name in ("Z", "UTC", "+00:00"):
         return dt.UTC
-    offset = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", name)
-    if offset:
+    offset = re.fullmatch(r"([+-])(\d{1,2})(?::?(\d{2}))?", name)  # java.time's ZoneOffset forms: +1, +01, +0130
+    if offset and int(offset.group(2)) <= 18:
         sign = 1 if offset.group(1) == "+" else -1
-        return dt.timezone(sign * dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3))))
+        return dt.timezone(sign * dt.timedelta(hours=int(offset.group(2)), minutes=int(offset.group(3) or 0)))
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:

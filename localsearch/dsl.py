@@ -10,13 +10,14 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tantivy import Occur, Query
 
+from localsearch import clause_params
+from localsearch import query_params as qp
 from localsearch.datemath import parse_bound, supported_format
 from localsearch.failures import (
     QueryShardError,
@@ -34,6 +35,7 @@ from localsearch.mappings import (
     coerce_value,
     stored_float,
 )
+from localsearch.query_params import ObjectParserError
 from localsearch.vectors import check_vector
 from sidecar.errors import IllegalArgument, ParsingError, SearchError
 
@@ -42,6 +44,12 @@ UNSUPPORTED = {"nested", "has_child", "has_parent", "geo_distance", "geo_boundin
                "script", "script_score", "function_score", "more_like_this", "percolate", "span_term",
                "span_near", "intervals", "distance_feature", "rank_feature", "neural", "boosting",
                "regexp", "fuzzy", "terms_set", "wrapper", "pinned", "neural_sparse"}
+# the analyzers an OpenSearch 3.6 node knows by name (a query naming another gets "analyzer [x] not found")
+BUILT_IN_ANALYZERS = frozenset(
+    "standard default simple whitespace stop keyword pattern fingerprint snowball classic arabic armenian basque "
+    "bengali brazilian bulgarian catalan chinese cjk czech danish dutch english estonian finnish french galician "
+    "german greek hindi hungarian indonesian irish italian latvian lithuanian norwegian persian portuguese "
+    "romanian russian sorani spanish swedish turkish thai".split())
 
 
 # ---- compiled nodes -------------------------------------------------------------------------
@@ -172,49 +180,65 @@ class _Compiler:
             return self.node(clause)
         except (ShardError, Unsupported):
             raise
-        except (ParsingError, IllegalArgument) as exc:
+        except SearchError as exc:
             raise XContentParseError(parent, field, exc) from exc
+
+    def check_analyzer(self, query: str, name: str | None) -> None:
+        """The shard looks the analyzer up by name; localsearch analyzes with the standard analyzer only."""
+        if name is None or name in ("standard", "default"):
+            return
+        if name not in BUILT_IN_ANALYZERS and name not in self.lexical.custom_analyzers:
+            raise QueryShardError(f"[{query}] analyzer [{name}] not found")
+        raise unsupported(f"the query [analyzer] [{name}]")
 
     # -- full text --
     def q_match_all(self, spec: Any) -> Node:
-        boost = _boost(spec or {}, "match_all", allowed=("boost", "_name"))
+        boost = clause_params.parse_match_all(spec if isinstance(spec, dict) else {})
         return Lexical(Query.const_score_query(Query.all_query(), boost))
 
     def q_match_none(self, spec: Any) -> Node:
         return Lexical(Query.empty_query())
 
     def q_match(self, spec: dict[str, Any]) -> Node:
-        path, params = _field_params(spec, "match", "query")
-        _only(params, "match", {"query", "operator", "minimum_should_match", "boost", "analyzer", "lenient",
-                                "fuzziness", "zero_terms_query", "auto_generate_synonyms_phrase_query",
-                                "prefix_length", "max_expansions", "fuzzy_transpositions", "_name"})
-        return Lexical(self.match_query(path, params))
+        path, params = clause_params.field_params(spec, "match", "query")
+        return Lexical(self.match_query(path, clause_params.parse_match(params), "match"))
 
-    def match_query(self, path: str, params: dict[str, Any]) -> Query:
-        if "query" not in params:
-            raise ParsingError("No text specified for text query")
-        text = params["query"]
-        _refuse_unimitated(params)
+    def match_query(self, path: str, p: dict[str, Any], query_name: str) -> Query:
+        """`p`: parsed match parameters (clause_params.parse_match)."""
+        _refuse_fuzziness(p)
+        self.check_analyzer(query_name, p.get("analyzer"))
+        clause_params.check_rewrite(p, "fuzzy_rewrite")
         spec = self.mapping.fields.get(path)
-        boost = float(params.get("boost", 1.0))
+        boost = p["boost"]
         if spec is None:
             return Query.empty_query()
-        if spec.type != "text":
-            return Query.boost_query(self.exact(spec, text, bool(params.get("lenient"))), boost)
-        tokens = self.lexical.analyze(path, str(text))
+        if spec.type not in ("text", "keyword") or (spec.type == "keyword" and p.get("analyzer") is None):
+            return Query.boost_query(self.exact(spec, p["query"], p["lenient"]), boost)
+        tokens = self.lexical.analyze(path, qp.java_text(p["query"]))
         if not tokens:
-            return Query.all_query() if params.get("zero_terms_query") == "all" else Query.empty_query()
-        terms = self.lexical.text_terms(path, tokens)
-        if str(params.get("operator", "or")).lower() == "and":
-            query = Query.boolean_query([(Occur.Must, t) for t in terms])
+            return Query.all_query() if p["zero_terms_query"] == "all" else Query.empty_query()
+        if spec.type == "keyword":  # a named analyzer splits a keyword field's text as it splits any text
+            terms = [self.exact(spec, token, p["lenient"]) for token in tokens]
         else:
-            msm = _minimum_should_match(params.get("minimum_should_match"), len(terms))
-            query = Query.boolean_query([(Occur.Should, t) for t in terms], msm or None)
+            terms = self.lexical.text_terms(path, tokens)
+        occur = Occur.Must if p["operator"] == "and" else Occur.Should
+        # one term is a term query, which minimum_should_match leaves alone; several make a BooleanQuery
+        msm = 0
+        if len(terms) > 1 and p.get("minimum_should_match") is not None:
+            msm = qp.minimum_should_match(p["minimum_should_match"], len(terms) if occur == Occur.Should else 0)
+        query = Query.boolean_query([(occur, t) for t in terms], msm) if msm else \
+            Query.boolean_query([(occur, t) for t in terms])
         return Query.boost_query(query, boost) if boost != 1.0 else query
 
     def exact(self, spec: FieldMapping, value: Any, lenient: bool) -> Query:
         """A term on a non-text field, the value coerced as the field stores it, scored as OpenSearch 3 scores
         it: keyword terms and numeric points are constant (1.0), boolean terms are BM25 without norms."""
+        if spec.type == "date":
+            return self.date_term(spec, value, lenient)
+        if spec.type == "boolean" and value == "":  # documents may hold "" (false); a query may not
+            raise QueryShardError("failed to create query: Can't parse boolean value [], expected [true] or [false]",
+                                  caused_by={"type": "illegal_argument_exception",
+                                             "reason": "Can't parse boolean value [], expected [true] or [false]"})
         try:
             coerced = coerce_value(spec, value, "query")
         except SearchError as exc:
@@ -228,6 +252,27 @@ class _Compiler:
             return Query.const_score_query(query, self.unnormed_bm25(spec.path, query))
         return Query.const_score_query(query, 1.0)
 
+    def date_term(self, spec: FieldMapping, value: Any, lenient: bool) -> Query:
+        """A date term is the range it names, rounded as date math rounds (`2024-01-16` is that whole day)."""
+        if isinstance(value, list):  # Jackson hands the date parser the array's closing bracket
+            value = "]"
+        try:
+            low, high = _date_bound(value, False, None), _date_bound(value, True, None)
+        except ShardError:
+            if lenient:
+                return Query.empty_query()
+            raise
+        return Query.const_score_query(self.lexical.range(spec.path, low, high, True, True), 1.0)
+
+    def analyzed_keyword(self, spec: FieldMapping, text: str, conjunction: bool, lenient: bool) -> Query | None:
+        """A keyword field's text split by a query's named analyzer: one term per token."""
+        tokens = self.lexical.analyze(spec.path, text)
+        if not tokens:
+            return None
+        terms = [self.exact(spec, token, lenient) for token in tokens]
+        occur = Occur.Must if conjunction else Occur.Should
+        return terms[0] if len(terms) == 1 else Query.boolean_query([(occur, t) for t in terms])
+
     def unnormed_bm25(self, path: str, term: Query) -> float:
         """BM25 of a term seen once in a field without norms: idf(N, n) · 1 / (1 + k1)."""
         with_field = self.lexical.count(self.lexical.exists([path]), self.view.searcher)
@@ -237,81 +282,85 @@ class _Compiler:
 
     def q_match_phrase(self, spec: dict[str, Any], prefix: bool = False) -> Node:
         name = "match_phrase_prefix" if prefix else "match_phrase"
-        path, params = _field_params(spec, name, "query")
-        _only(params, name, {"query", "slop", "boost", "analyzer", "max_expansions", "zero_terms_query", "_name"})
-        return Lexical(self.phrase_query(path, params, prefix))
+        path, params = clause_params.field_params(spec, name, "query")
+        p = clause_params.parse_match_phrase(params, name)
+        return Lexical(self.phrase_query(path, p, prefix, name))
 
     def q_match_phrase_prefix(self, spec: dict[str, Any]) -> Node:
         return self.q_match_phrase(spec, prefix=True)
 
-    def phrase_query(self, path: str, params: dict[str, Any], prefix: bool = False) -> Query:
+    def phrase_query(self, path: str, p: dict[str, Any], prefix: bool = False, query_name: str = "match_phrase"
+                     ) -> Query:
+        """`p`: parsed phrase parameters (query, and optionally slop, boost, lenient, analyzer)."""
         if prefix:
             raise unsupported("[match_phrase_prefix] (and multi_match type [phrase_prefix])")
-        if _int_value(params.get("slop", 0), "slop") != 0:
+        if p.get("slop", 0) != 0:
             raise unsupported("[match_phrase] with [slop] other than 0")
-        _refuse_unimitated(params)
+        _refuse_fuzziness(p)
+        self.check_analyzer(query_name, p.get("analyzer"))
         spec = self.mapping.fields.get(path)
-        boost = float(params.get("boost", 1.0))
+        boost = p.get("boost", 1.0)
         if spec is None:
             return Query.empty_query()
         if spec.type != "text":
-            return Query.boost_query(self.exact(spec, params.get("query"), bool(params.get("lenient"))), boost)
-        tokens = self.lexical.analyze(path, str(params.get("query", "")))
+            return Query.boost_query(self.exact(spec, p["query"], bool(p.get("lenient"))), boost)
+        tokens = self.lexical.analyze(path, qp.java_text(p["query"]))
         if not tokens:
-            return Query.empty_query()
-        if len(tokens) == 1 and not prefix:
+            return Query.all_query() if p.get("zero_terms_query") == "all" else Query.empty_query()
+        if len(tokens) == 1:
             query = self.lexical.text_terms(path, tokens)[0]
         else:
-            query = self.lexical.phrase(path, tokens, int(params.get("slop", 0)), prefix)
+            query = self.lexical.phrase(path, tokens, 0, prefix)
         return Query.boost_query(query, boost) if boost != 1.0 else query
 
     def q_multi_match(self, spec: dict[str, Any]) -> Node:
-        _only(spec, "multi_match", {"query", "fields", "type", "operator", "tie_breaker", "minimum_should_match",
-                                    "boost", "lenient", "analyzer", "fuzziness", "slop", "zero_terms_query",
-                                    "auto_generate_synonyms_phrase_query", "prefix_length", "max_expansions",
-                                    "_name"})
-        kind = spec.get("type", "best_fields")
-        if kind not in ("best_fields", "most_fields", "phrase", "phrase_prefix"):
-            raise unsupported(f"[multi_match] type [{kind}]")
-        return Lexical(self.fields_query(spec, kind, "multi_match"))
+        p = clause_params.parse_multi_match(spec)
+        if p["type"] not in ("best_fields", "most_fields", "phrase", "phrase_prefix"):
+            raise unsupported(f"[multi_match] type [{p['type']}]")
+        return Lexical(self.fields_query(p))
 
     def q_combined_fields(self, spec: dict[str, Any]) -> Node:
         raise unsupported("[combined_fields] (BM25F over several fields)")
 
-    def fields_query(self, spec: dict[str, Any], kind: str, name: str) -> Query:
-        if "query" not in spec:
-            raise ParsingError(f"[{name}] requires query value")
-        lenient = bool(spec.get("lenient")) or spec.get("fields") in (None, ["*"], "*")
-        fields = self.expand_fields(spec.get("fields") or ["*"])
-        params = {k: v for k, v in spec.items() if k in ("query", "operator", "minimum_should_match", "fuzziness",
-                                                         "zero_terms_query", "slop")}
+    def fields_query(self, p: dict[str, Any]) -> Query:
+        """multi_match over its fields; `p`: parsed multi_match parameters."""
+        kind = p["type"]
+        _refuse_fuzziness(p)
+        self.check_analyzer("multi_match", p.get("analyzer"))
+        if p["tie_breaker"] is not None:
+            clause_params.check_tie_breaker(p["tie_breaker"])
+        every_field = [pattern for pattern, _ in p["fields"]] == ["*"]
+        lenient = p["lenient"] or every_field
         per_field = []
-        for path, field_boost in fields:
+        for path, field_boost in self.expand_fields(p["fields"]):
             field_spec = self.mapping.fields.get(path)
-            if field_spec is None or (field_spec.type != "text" and lenient and not _coercible(field_spec, spec["query"])):
+            if field_spec is None or (field_spec.type != "text" and lenient and not _coercible(field_spec, p["query"])):
                 continue
-            params_f = {**params, "lenient": lenient}
+            leg = {**p, "lenient": lenient, "boost": 1.0, "analyzer": None}
             if kind in ("phrase", "phrase_prefix"):
-                q = self.phrase_query(path, params_f, prefix=kind == "phrase_prefix")
+                q = self.phrase_query(path, leg, prefix=kind == "phrase_prefix")
             else:
-                q = self.match_query(path, params_f)
+                q = self.match_query(path, leg, "multi_match")
             per_field.append(Query.boost_query(q, field_boost) if field_boost != 1.0 else q)
         if not per_field:
             return Query.empty_query()
-        if kind == "most_fields":
+        if kind == "most_fields" and p["tie_breaker"] in (None, 1.0):  # its scores add up, unless told otherwise
             query = Query.boolean_query([(Occur.Should, q) for q in per_field])
         else:
-            query = Query.disjunction_max_query(per_field, float(spec.get("tie_breaker", 0.0)))
-        boost = float(spec.get("boost", 1.0))
-        return Query.boost_query(query, boost) if boost != 1.0 else query
+            query = Query.disjunction_max_query(per_field, p["tie_breaker"] or 0.0)
+        return Query.boost_query(query, p["boost"]) if p["boost"] != 1.0 else query
 
     def expand_fields(self, fields: Any) -> list[tuple[str, float]]:
+        """Field patterns (`title^2`, `t*`; or (pattern, boost) pairs) as the mapped fields they name."""
         if isinstance(fields, str):
             fields = [fields]
         out: dict[str, float] = {}
         for entry in fields:
-            pattern, _, boost = str(entry).partition("^")
-            weight = float(boost) if boost else 1.0
+            if isinstance(entry, tuple):
+                pattern, weight = entry
+            else:
+                pattern, _, boost = str(entry).partition("^")
+                weight = float(boost) if boost else 1.0
             for path, spec in self.mapping.fields.items():
                 if spec.type != "knn_vector" and fnmatch.fnmatchcase(path, pattern):
                     if pattern == "*" and spec.type not in ("text", "keyword") and not spec.is_numeric:
@@ -320,67 +369,78 @@ class _Compiler:
         return sorted(out.items())
 
     def q_query_string(self, spec: dict[str, Any]) -> Node:
-        from localsearch.query_string import QUERY_STRING_OPTIONS, compile_query_string
+        from localsearch.query_string import compile_query_string
+        spec = clause_params.parse_query_string("query_string", spec)
         if "query" not in spec:
             raise ParsingError("[query_string] must be provided with a [query]")
-        _only(spec, "query_string", QUERY_STRING_OPTIONS)
-        text = str(spec["query"]).strip()
+        self.check_analyzer("query_string", spec.get("analyzer"))
+        text = qp.java_text(spec["query"]).strip()
         if text in ("*", "*:*", ""):
-            return self.q_match_all({"boost": spec.get("boost", 1.0)})
+            return self.q_match_all({"boost": spec["boost"]})
         return Lexical(compile_query_string(self, spec))
 
     def q_simple_query_string(self, spec: dict[str, Any]) -> Node:
-        from localsearch.query_string import SIMPLE_OPTIONS, compile_simple_query_string
+        from localsearch.query_string import compile_simple_query_string
+        spec = clause_params.parse_query_string("simple_query_string", spec)
         if "query" not in spec:
             raise ParsingError("[simple_query_string] must be provided with a [query]")
-        _only(spec, "simple_query_string", SIMPLE_OPTIONS)
+        self.check_analyzer("simple_query_string", spec.get("analyzer"))
         return Lexical(compile_simple_query_string(self, spec))
 
     # -- term level --
     def q_term(self, spec: dict[str, Any]) -> Node:
-        path, params = _field_params(spec, "term", "value")
-        _only(params, "term", {"value", "boost", "case_insensitive", "_name"})
+        path, params = clause_params.field_params(spec, "term", "value")
+        p = clause_params.parse_term(params)
         field_spec = self.mapping.fields.get(path)
-        if field_spec is None:
-            return Lexical(Query.empty_query())
-        query = self.exact(field_spec, params.get("value"), False) if field_spec.type != "text" else \
-            self.lexical.term(path, str(params.get("value")))
-        return Lexical(Query.boost_query(query, float(params.get("boost", 1.0))))
+        if field_spec is None or (isinstance(p["value"], list) and field_spec.type in ("text", "keyword")):
+            return Lexical(Query.empty_query())  # an array is a term no document holds
+        if p["case_insensitive"]:
+            return Lexical(self.case_insensitive_term(field_spec, p["value"], p["boost"]))
+        query = self.exact(field_spec, p["value"], False) if field_spec.type != "text" else \
+            self.lexical.term(path, qp.java_text(p["value"]))
+        return Lexical(Query.boost_query(query, p["boost"]))
+
+    def case_insensitive_term(self, spec: FieldMapping, value: Any, boost: float) -> Query:
+        """An automaton over the term's case variants: constant-scored, on keyword and text fields only."""
+        if spec.type not in ("text", "keyword"):
+            raise QueryShardError(f"[{spec.path}] field which is of type [{spec.type}], does not support case "
+                                  "insensitive term queries")
+        regex = "(?i)" + re.escape(qp.java_text(value))
+        return Query.const_score_query(Query.regex_query(self.lexical.schema, self.lexical.names[spec.path], regex),
+                                       boost)
 
     def q_terms(self, spec: dict[str, Any]) -> Node:
-        boost = float(spec.get("boost", 1.0))
-        fields = {k: v for k, v in spec.items() if k not in ("boost", "_name")}
-        if len(fields) != 1:
-            raise ParsingError("[terms] query does not support multiple fields")
-        path, values = next(iter(fields.items()))
-        if not isinstance(values, list):
-            raise ParsingError(f"[terms] query does not support [{path}]")
+        path, values, boost = clause_params.parse_terms(spec)
         field_spec = self.mapping.fields.get(path)
         if field_spec is None or not values:
             return Lexical(Query.empty_query())
+        if field_spec.type in ("text", "keyword"):  # an object is a term no document holds
+            values = [v for v in values if not isinstance(v, dict)]
+            if not values:
+                return Lexical(Query.empty_query())
         clauses = [(Occur.Should, self.exact(field_spec, v, False) if field_spec.type != "text"
-                    else self.lexical.term(path, str(v))) for v in values]
+                    else self.lexical.term(path, qp.java_text(v))) for v in values]
         return Lexical(Query.const_score_query(Query.boolean_query(clauses), boost))
 
     def q_range(self, spec: dict[str, Any]) -> Node:
         path, params = _field_params(spec, "range", None)
-        _only(params, "range", {"gte", "gt", "lte", "lt", "from", "to", "include_lower", "include_upper",
-                                "format", "boost", "time_zone", "relation", "_name"})
-        if params.get("format") is not None and not supported_format(str(params["format"])):
-            raise unsupported(f"the date format [{params['format']}]")
+        p = clause_params.parse_range(params)
         field_spec = self.mapping.fields.get(path)
-        boost = float(params.get("boost", 1.0))
+        if field_spec is not None and field_spec.type == "date" and p.get("format") is not None \
+                and not supported_format(p["format"]):
+            raise unsupported(f"the date format [{p['format']}]")
+        boost = p["boost"]
         if field_spec is None:
             return Lexical(Query.empty_query())
-        lower, include_lower = _bound(params, "gte", "gt", "from", "include_lower")
-        upper, include_upper = _bound(params, "lte", "lt", "to", "include_upper")
+        lower, include_lower = _bound(p, "gte", "gt", "from", "include_lower")
+        upper, include_upper = _bound(p, "lte", "lt", "to", "include_upper")
         if lower is None and upper is None:
             return Lexical(Query.const_score_query(self.lexical.exists([path]), boost))
         if field_spec.type in ("keyword", "text"):
             return Lexical(Query.const_score_query(
                 self.term_range(path, lower, upper, include_lower, include_upper), boost))
         if field_spec.type == "date":
-            zone_name = params.get("time_zone")
+            zone_name = p.get("time_zone")
             low = None if lower is None else _date_bound(lower, not include_lower, zone_name)
             high = None if upper is None else _date_bound(upper, include_upper, zone_name)
         elif field_spec.type in INTEGER_TYPES:
@@ -408,53 +468,56 @@ class _Compiler:
         return Query.term_set_query(self.lexical.schema, name, terms)
 
     def q_exists(self, spec: dict[str, Any]) -> Node:
-        if "field" not in spec:
-            raise ParsingError("[exists] must be provided with a [field]")
-        pattern = str(spec["field"])
+        p = clause_params.parse_exists(spec)
+        pattern = p["field"]
         paths = [p for p in self.mapping.fields if fnmatch.fnmatchcase(p, pattern) or p.startswith(pattern + ".")]
         vector_paths = [p for p in paths if self.mapping.fields[p].type == "knn_vector"]
         query = self.lexical.exists([p for p in paths if p not in vector_paths])
         if vector_paths:  # vectors are not in the inverted index: match by document ids
             ids = {d for p in vector_paths for d in self.view.docs if self.view.vectors[p].__contains__(d)}
             query = Query.boolean_query([(Occur.Should, query), (Occur.Should, self.lexical.ids(ids))])
-        return Lexical(Query.const_score_query(query, float(spec.get("boost", 1.0))))
+        return Lexical(Query.const_score_query(query, p["boost"]))
 
     def q_ids(self, spec: dict[str, Any]) -> Node:
-        values = spec.get("values", [])
-        if not isinstance(values, list):
-            raise ParsingError("[ids] query requires [values] as an array")
-        return Lexical(Query.const_score_query(self.lexical.ids(str(v) for v in values), float(spec.get("boost", 1.0))))
+        values, boost = clause_params.parse_ids(spec)
+        return Lexical(Query.const_score_query(self.lexical.ids(values), boost))
 
     def q_prefix(self, spec: dict[str, Any]) -> Node:
-        path, params = _field_params(spec, "prefix", "value")
-        return self._pattern(path, re.escape(str(params.get("value", ""))) + ".*", params)
+        path, params = clause_params.field_params(spec, "prefix", "value")
+        p = clause_params.parse_pattern("prefix", params)
+        return self._pattern(path, re.escape(p["value"]) + ".*", p)
 
     def q_wildcard(self, spec: dict[str, Any]) -> Node:
-        path, params = _field_params(spec, "wildcard", "value")
-        value = str(params.get("value", params.get("wildcard", "")))
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in value)
-        return self._pattern(path, regex, params)
+        path, params = clause_params.field_params(spec, "wildcard", "value")
+        p = clause_params.parse_pattern("wildcard", params)
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in p["value"])
+        return self._pattern(path, regex, p)
 
-    def _pattern(self, path: str, regex: str, params: dict[str, Any]) -> Node:
+    def _pattern(self, path: str, regex: str, p: dict[str, Any]) -> Node:
+        clause_params.check_rewrite(p, "rewrite")
         field_spec = self.mapping.fields.get(path)
         if field_spec is None or field_spec.type not in ("text", "keyword"):
             return Lexical(Query.empty_query())
-        if field_spec.type == "text" or params.get("case_insensitive"):
+        if field_spec.type == "text" or p["case_insensitive"]:
             regex = regex.lower()
         query = Query.regex_query(self.lexical.schema, self.lexical.names[path], regex)
-        return Lexical(Query.const_score_query(query, float(params.get("boost", 1.0))))
+        return Lexical(Query.const_score_query(query, p["boost"]))
 
     # -- compound --
     def q_bool(self, spec: dict[str, Any]) -> Node:
-        _only(spec, "bool", {"must", "should", "filter", "must_not", "minimum_should_match", "boost",
-                             "adjust_pure_negative", "_name"})
-        groups = {k: [self.clause_of("bool", k, c) for c in _clauses(spec.get(k))]
-                  for k in ("must", "should", "filter", "must_not")}
-        msm_given = spec.get("minimum_should_match")
-        msm = _minimum_should_match(msm_given, len(groups["should"]))
+        groups: dict[str, list[Node]] = {k: [] for k in clause_params.BOOL_CLAUSES}
+        options: dict[str, Any] = {"boost": 1.0, "minimum_should_match": None}
+        for key, value in spec.items():  # in request order: the first bad field is the one reported
+            parsed = clause_params.bool_option(key, value)
+            if key in groups:
+                groups[key] += [self.clause_of("bool", key, c) for c in _clauses(parsed)]  # null: no clause
+            else:
+                options[key] = parsed
+        msm_given = options["minimum_should_match"]
+        msm = qp.minimum_should_match(msm_given, len(groups["should"])) if msm_given is not None else 0
         if msm_given is None and groups["should"] and not (groups["must"] or groups["filter"]):
             msm = 1
-        boost = float(spec.get("boost", 1.0))
+        boost = options["boost"]
         if all(isinstance(n, Lexical) for g in groups.values() for n in g):
             return Lexical(self._lexical_bool(groups, msm, boost))
         return Bool(groups["must"], groups["should"], groups["filter"], groups["must_not"], msm, boost)
@@ -470,24 +533,39 @@ class _Compiler:
             # a bool of only must_not clauses matches everything else (score 0 in OpenSearch)
             score = 1.0 if not groups["must_not"] else 0.0
             clauses.append((Occur.Must, Query.const_score_query(Query.all_query(), score)))
-        query = Query.boolean_query(clauses, msm or None) if groups["should"] else Query.boolean_query(clauses)
+        # a minimum above the number of should clauses matches nothing, as in Lucene (and tantivy)
+        query = Query.boolean_query(clauses, msm) if msm else Query.boolean_query(clauses)
         return Query.boost_query(query, boost) if boost != 1.0 else query
 
     def q_constant_score(self, spec: dict[str, Any]) -> Node:
-        if "filter" not in spec:
+        inner, boost = None, 1.0
+        for key, value in spec.items():  # in request order
+            if key == "filter":
+                inner = self.node(value)
+            else:
+                parsed = clause_params.constant_score_option(key, value)
+                boost = parsed if key == "boost" else boost
+        boost = qp.check_boost("constant_score", boost)
+        if inner is None:
             raise ParsingError("[constant_score] requires a 'filter' element")
-        inner = self.node(spec["filter"])
-        boost = float(spec.get("boost", 1.0))
         if isinstance(inner, Lexical):
             return Lexical(Query.const_score_query(inner.query, boost))
         return Bool([], [], [inner], [], 0, 1.0) if boost == 0 else _ConstScore(inner, boost)
 
     def q_dis_max(self, spec: dict[str, Any]) -> Node:
-        nodes = [self.node(c) for c in _clauses(spec.get("queries"))]
+        nodes: list[Node] = []
+        options = {"tie_breaker": 0.0, "boost": 1.0}
+        for key, value in spec.items():  # in request order
+            if key == "queries" and isinstance(value, (dict, list)):
+                nodes += [self.node(c) for c in _clauses(value)]
+            else:
+                options[key] = clause_params.dis_max_option(key, value)
+        boost = qp.check_boost("dis_max", options["boost"])
+        clause_params.check_tie_breaker(options["tie_breaker"])
         if not all(isinstance(n, Lexical) for n in nodes):
             raise IllegalArgument("[dis_max] over [knn] queries is not supported by localsearch")
-        query = Query.disjunction_max_query([n.query for n in nodes], float(spec.get("tie_breaker", 0.0)))
-        return Lexical(Query.boost_query(query, float(spec.get("boost", 1.0))))
+        query = Query.disjunction_max_query([n.query for n in nodes], options["tie_breaker"])
+        return Lexical(Query.boost_query(query, boost))
 
     def q_knn(self, spec: dict[str, Any]) -> Node:
         if len(spec) != 1:
@@ -495,30 +573,37 @@ class _Compiler:
         path, params = next(iter(spec.items()))
         if not isinstance(params, dict):
             raise ParsingError(f"[knn] query malformed for field [{path}]")
-        _only(params, "knn", {"vector", "k", "filter", "boost", "method_parameters", "rescore", "expand_nested_docs",
-                              "_name"})
+        p: dict[str, Any] = {"boost": 1.0}
+        filter_node = None
+        for key, value in params.items():  # in request order
+            p[key] = clause_params.knn_option(key, value)
+            if key == "filter":
+                try:
+                    filter_node = self.node(value)
+                except (ShardError, Unsupported):
+                    raise
+                except SearchError as exc:
+                    raise ObjectParserError("[knn] failed to parse field [filter]", exc) from exc
         field_spec = self.mapping.fields.get(path)
         if field_spec is None or field_spec.type != "knn_vector":
             raise QueryShardError(f"failed to create query: Field '{path}' is not knn_vector type.")
-        if "vector" not in params:
+        if "vector" not in p:
             raise IllegalArgument("[knn] requires query vector")
-        if "k" not in params:
+        if "k" not in p:
             raise IllegalArgument("[knn] requires exactly one of k, distance or score to be set")
-        k = params["k"]
-        if not isinstance(k, int) or isinstance(k, bool) or not 0 < k <= 10000:
+        k = p["k"]
+        if not 0 < k <= 10000:
             raise IllegalArgument("[knn] requires k to be in the range (0, 10000]")
         dimension = field_spec.params["dimension"]
-        raw = params["vector"]
-        if not isinstance(raw, list) or len(raw) != dimension:
-            given = len(raw) if isinstance(raw, list) else 0
-            raise QueryShardError(f"failed to create query: Query vector has invalid dimension: {given}. "
+        raw = p["vector"]
+        if len(raw) != dimension:
+            raise QueryShardError(f"failed to create query: Query vector has invalid dimension: {len(raw)}. "
                                   f"Dimension should be: {dimension}")
         try:
             vector = check_vector(raw, dimension, field_spec.params["space_type"])
         except SearchError as exc:
             raise QueryShardError(f"failed to create query: {exc.reason}") from exc
-        filter_node = self.node(params["filter"]) if params.get("filter") else None
-        return Knn(path, vector, k, filter_node, float(params.get("boost", 1.0)))
+        return Knn(path, vector, k, filter_node, qp.check_boost("knn", p["boost"]))
 
 
 @dataclass
@@ -538,17 +623,6 @@ def _clauses(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _only(params: dict[str, Any], query: str, allowed: Iterable[str]) -> None:
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ParsingError(f"[{query}] query does not support [{unknown[0]}]")
-
-
-def _boost(spec: dict[str, Any], query: str, allowed: Iterable[str]) -> float:
-    _only(spec, query, allowed)
-    return float(spec.get("boost", 1.0))
-
-
 def _field_params(spec: dict[str, Any], query: str, short_key: str | None) -> tuple[str, dict[str, Any]]:
     fields = [k for k in spec if k not in ("boost", "_name")]
     if len(fields) != 1:
@@ -565,36 +639,14 @@ def _field_params(spec: dict[str, Any], query: str, short_key: str | None) -> tu
 
 
 def _minimum_should_match(value: Any, optional: int) -> int:
-    if value is None:
-        return 0
-    text = str(value).strip()
-    try:
-        if text.endswith("%"):
-            pct = float(text[:-1])
-            n = math.floor(optional * abs(pct) / 100)
-            result = n if pct >= 0 else optional - n
-        else:
-            n = int(text)
-            result = n if n >= 0 else optional + n
-    except ValueError as exc:
-        raise IllegalArgument(f"failed to parse minimum_should_match [{value}]") from exc
-    return max(0, min(result, optional))
+    """How many of `optional` should clauses must match (query_string's groups use it too)."""
+    return qp.minimum_should_match(value, optional)
 
 
-def _refuse_unimitated(params: dict[str, Any]) -> None:
-    """Options whose effect localsearch does not reproduce: fuzzy expansion (Lucene blends the expanded terms'
-    statistics) and analyzers other than the field's own."""
-    if params.get("fuzziness") not in (None, 0, "0"):
+def _refuse_fuzziness(p: dict[str, Any]) -> None:
+    """Lucene scores fuzzy expansions with blended term statistics, which localsearch does not reproduce."""
+    if p.get("fuzziness") not in (None, 0, "0"):
         raise unsupported("[fuzziness] in full-text queries")
-    if params.get("analyzer") not in (None, "standard", "default"):
-        raise unsupported(f"the query [analyzer] [{params.get('analyzer')}]")
-
-
-def _int_value(value: Any, name: str) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError) as exc:
-        raise ParsingError(f"[{name}] must be a number, got [{value}]") from exc
 
 
 def _coercible(spec: FieldMapping, value: Any) -> bool:

@@ -49,10 +49,35 @@ def cause_json(error: SearchError) -> dict[str, Any]:
     return {"type": error.error_type, "reason": error.reason, **error.extra}
 
 
-def _root_of(error: SearchError) -> dict[str, Any]:
-    if isinstance(error, WrappedError):
-        return error.root()
+# Java's (and Jackson's) exceptions, as opposed to OpenSearch's own: OpenSearch names as the root cause the first
+# of its own exceptions down a chain of causes (and the last of its own below that one), or else the outermost
+# error. `[bool] failed to parse field [must]` is the root cause when a bad operator (an IllegalArgumentException)
+# lies beneath it, and not when a parsing_exception does.
+JAVA_ERRORS = frozenset({"illegal_argument_exception", "number_format_exception", "json_parse_exception",
+                         "illegal_state_exception", "x_content_parse_exception", "zone_rules_exception",
+                         "date_time_exception"})
+
+
+def _own(error: SearchError) -> dict[str, Any]:
     return {k: v for k, v in cause_json(error).items() if k != "caused_by"}
+
+
+def _cause_of(error: SearchError) -> SearchError | None:
+    return error.cause if isinstance(error, WrappedError) and isinstance(error.cause, SearchError) else None
+
+
+def _opensearch_root(error: SearchError) -> dict[str, Any] | None:
+    cause = _cause_of(error)
+    if error.error_type in JAVA_ERRORS:
+        return _opensearch_root(cause) if cause is not None else None
+    if cause is not None and cause.error_type not in JAVA_ERRORS:
+        return _opensearch_root(cause)
+    return _own(error)
+
+
+def _root_of(error: SearchError) -> dict[str, Any]:
+    found = _opensearch_root(error)
+    return found if found is not None else _own(error)
 
 
 class WrappedError(SearchError):
@@ -73,9 +98,7 @@ class WrappedError(SearchError):
         return {"type": self.error_type, "reason": self.reason, **self.extra, "caused_by": inner}
 
     def root(self) -> dict[str, Any]:
-        if isinstance(self.cause, SearchError):
-            return _root_of(self.cause)
-        return {k: v for k, v in self.chain().items() if k != "caused_by"}
+        return _root_of(self)
 
     def body(self) -> dict[str, Any]:
         return {"error": {"root_cause": [self.root()], **self.chain()}, "status": self.status}

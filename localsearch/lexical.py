@@ -77,6 +77,8 @@ class LexicalIndex:
         self.fields: dict[str, FieldMapping] = {
             path: spec for path, spec in mapping.fields.items() if spec.type != "knn_vector"}
         self.analyzers = field_analyzers(mapping, settings)
+        from localsearch.mapping_rules import custom_analyzers
+        self.custom_analyzers = set(custom_analyzers((settings or {}).get("index", {})))
         builder = tantivy.SchemaBuilder()
         builder.add_integer_field(ORD_FIELD, stored=False, indexed=True, fast=True)
         builder.add_text_field(ID_FIELD, tokenizer_name="raw", index_option="basic")

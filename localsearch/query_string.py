@@ -272,12 +272,6 @@ def parse_query_string(text: str, and_default: bool) -> Group:
 
 # ---- compiling ----------------------------------------------------------------------------------
 
-QUERY_STRING_OPTIONS = {"query", "fields", "default_field", "default_operator", "lenient", "analyze_wildcard",
-                        "boost", "tie_breaker", "type", "allow_leading_wildcard", "time_zone", "minimum_should_match",
-                        "auto_generate_synonyms_phrase_query", "escape", "max_determinized_states", "_name",
-                        "enable_position_increments", "phrase_slop", "fuzziness", "fuzzy_max_expansions",
-                        "fuzzy_prefix_length", "fuzzy_transpositions", "rewrite", "quote_field_suffix",
-                        "quote_analyzer", "analyzer", "fuzzy_rewrite"}
 _OCCUR = {"MUST": "Must", "SHOULD": "Should", "MUST_NOT": "MustNot"}
 
 
@@ -293,6 +287,7 @@ def compile_query_string(compiler: Any, spec: dict[str, Any]) -> Any:
         defaults = [defaults]
     context = _Context(compiler, defaults, and_default, float(spec.get("tie_breaker", 0.0)),
                        bool(spec.get("lenient")) or defaults == ["*"], spec.get("time_zone"))
+    context.forced_analyzer = spec.get("analyzer") is not None
     tree = parse_query_string(text, and_default)
     query = context.group(tree, None, minimum_should_match=spec.get("minimum_should_match"))
     if query is None:
@@ -320,6 +315,7 @@ class _Context:
                  time_zone: Any) -> None:
         self.compiler, self.defaults, self.and_default = compiler, defaults, and_default
         self.tie_breaker, self.lenient, self.time_zone = tie_breaker, lenient, time_zone
+        self.forced_analyzer = False  # an `analyzer` named in the query splits keyword fields' text too
 
     def group(self, group: Group, field_name: str | None, minimum_should_match: Any = None) -> Any:
         from tantivy import Occur, Query
@@ -332,7 +328,8 @@ class _Context:
                 clauses.append((getattr(Occur, _OCCUR[occur]), query))
         if not clauses:
             return None
-        if len(clauses) == 1 and clauses[0][0] != Occur.MustNot and minimum_should_match is None:
+        # one clause is that clause's own query, which minimum_should_match leaves alone (not a BooleanQuery)
+        if len(clauses) == 1 and clauses[0][0] != Occur.MustNot:
             query = clauses[0][1]
         else:
             if all(occur == Occur.MustNot for occur, _ in clauses):  # Queries.fixNegativeQueryIfNeeded
@@ -405,6 +402,8 @@ class _Context:
             return compiler.node({kind: {path: {"value": term.text if kind == "prefix" else value}}}).query
         if term.kind == "phrase":
             return compiler.phrase_query(path, {"query": term.text, "lenient": lenient})
+        if spec.type == "keyword" and self.forced_analyzer:
+            return compiler.analyzed_keyword(spec, term.text, self.and_default, lenient)
         if spec.type != "text":
             return compiler.exact(spec, term.text, lenient)
         tokens = compiler.lexical.analyze(path, term.text)
@@ -419,9 +418,6 @@ class _Context:
 
 # ---- simple_query_string ------------------------------------------------------------------------
 
-SIMPLE_OPTIONS = {"query", "fields", "default_operator", "analyzer", "flags", "fuzzy_max_expansions",
-                  "fuzzy_prefix_length", "fuzzy_transpositions", "lenient", "minimum_should_match",
-                  "quote_field_suffix", "analyze_wildcard", "auto_generate_synonyms_phrase_query", "boost", "_name"}
 _SIMPLE_SPLIT = re.compile(r'"(?:[^"\\]|\\.)*"?|[+|\-()]|[^\s+|\-()"]+(?:-[^\s+|()"]+)*')
 
 
@@ -441,6 +437,7 @@ def compile_simple_query_string(compiler: Any, spec: dict[str, Any]) -> Any:
     fields = [fields] if isinstance(fields, str) else fields
     and_default = str(spec.get("default_operator", "or")).lower() == "and"
     context = _Context(compiler, fields, and_default, 0.0, bool(spec.get("lenient")) or fields == ["*"], None)
+    context.forced_analyzer = spec.get("analyzer") is not None
     tokens = _SIMPLE_SPLIT.findall(str(spec["query"]))
     query, _ = _simple_sequence(context, tokens, 0, and_default)
     if query is None:

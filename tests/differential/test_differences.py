@@ -25,6 +25,8 @@ SEARCHES = {
     "multi_match bool_prefix": {"query": {"multi_match": {"query": "vector se", "type": "bool_prefix"}}},
     "combined_fields": {"query": {"combined_fields": {"query": "vector", "fields": ["title", "body"]}}},
     "query analyzer": {"query": {"match": {"body": {"query": "vector", "analyzer": "whitespace"}}}},
+    "match cutoff_frequency": {"query": {"match": {"body": {"query": "vector search", "cutoff_frequency": 0.1}}}},
+    "prefix scoring rewrite": {"query": {"prefix": {"tag": {"value": "r", "rewrite": "top_terms_5"}}}},
     "regexp": {"query": {"regexp": {"tag": "r.d"}}},
     "fuzzy": {"query": {"fuzzy": {"tag": "rad"}}},
     "query_string fuzzy": {"query": {"query_string": {"query": "vectr~"}}},
