@@ -7,7 +7,7 @@ a `'` after it and joins another across `"`; marks, format characters and ZWJ st
 everything else separates. Ideographs and hiragana are one token each, katakana runs one token, runs of South
 East Asian scripts (Thai, Lao, Myanmar, Khmer, ...) one token. Emoji are tokens (`©`, `™`, `👍🏻`, `👨‍👩‍👧`,
 `1️⃣`, `🇫🇷`). Which class each code point is in comes from the real node (word_break_data.py): Lucene carries
-its own Unicode 12.1 tables, which Python's do not match. Tokens longer than 255 characters are split, as the
+its own Unicode 12.0 tables, which Python's do not match. Tokens longer than 255 characters are split, as the
 standard tokenizer's max_token_length does; they are lowercased code point by code point, as Java lowercases.
 The text handed to tantivy is these tokens joined by spaces (a whitespace tokenizer reads them back), so
 positions, and phrases, are the same.
