@@ -2,7 +2,7 @@
 
     OPENSEARCH_URL=http://127.0.0.1:9250 .venv/bin/python tests/differential/generate_word_break_data.py
 
-OpenSearch's tokenizer (Lucene's JFlex grammar) carries its own Unicode tables (12.1), which neither Python's
+OpenSearch's tokenizer (Lucene's JFlex grammar) carries its own Unicode tables (12.0), which neither Python's
 `unicodedata` nor any package here reproduces exactly, so the node is asked (`_analyze`, about 40 s):
 - each code point alone: the token type it makes, if any (word, number, ideograph, hiragana, katakana, South East
   Asian, emoji);
