@@ -125,7 +125,7 @@ def index_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(params=["http", "inprocess", pytest.param("opensearch", marks=pytest.mark.opensearch)])
-def os_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenSearch]:
+def os_client(request: pytest.FixtureRequest, tmp_path: Path, index_name: str) -> Iterator[OpenSearch]:
     """The same opensearch-py client code against localsearch over HTTP, in-process, and a real cluster."""
     if request.param == "http":
         yield request.getfixturevalue("localsearch_server").client()
@@ -134,7 +134,10 @@ def os_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenSe
         yield local_client(tmp_path / "inprocess")
         close_engine(tmp_path / "inprocess")
     else:
-        yield OpenSearch(opensearch_url(), timeout=60, verify_certs=False)
+        client = OpenSearch(opensearch_url(), timeout=60, verify_certs=False)
+        yield client
+        # the node is shared by the whole run (and by developers): leave none of this test's indices behind
+        client.indices.delete(index=f"{index_name}*", ignore=[404])
 
 
 # ---- the reference: a real OpenSearch node ----------------------------------------------------------------------
