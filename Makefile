@@ -50,7 +50,7 @@ prometheus-tools:
 	fi
 
 lint: $(STAMP)
-	$(BIN)/ruff check sidecar ingest localsearch relevance tests bench
+	$(BIN)/ruff check searchcore sidecar ingest localsearch relevance tests bench
 
 demo: $(STAMP)
 	$(BIN)/rerank-sidecar demo $(ARGS)

@@ -58,8 +58,8 @@ from ingest.documents import FieldMapping, embed_text  # noqa: E402
 from ingest.embed import SentenceEmbedder  # noqa: E402
 from ingest.records import SourceRecord  # noqa: E402
 from ingest.run import IngestJob, run_job  # noqa: E402
-from sidecar.contract import HnswSettings  # noqa: E402
-from sidecar.models import DEFAULT_BI_ENCODER, model_candidates  # noqa: E402
+from searchcore.contract import HnswSettings  # noqa: E402
+from searchcore.models import DEFAULT_BI_ENCODER, model_candidates  # noqa: E402
 
 OUT = REPO / "bench" / "out"
 ENGINES = ("localsearch", "opensearch")

@@ -29,8 +29,8 @@ from ingest.reindex import AliasError, IndexSource
 from ingest.run import IngestJob, JobError, Summary, run_job
 from ingest.sources import DEFAULT_MAX_DOC_BYTES, FORMATS, SourceError, open_source
 from ingest.write import ClusterUnavailable, RetryPolicy, WriteRefused
-from sidecar.contract import DEFAULT_ENGINE, ENGINES, SPACE_TYPES, ContractError, HnswSettings
-from sidecar.models import DEFAULT_BI_ENCODER, ModelNotFound
+from searchcore.contract import DEFAULT_ENGINE, ENGINES, SPACE_TYPES, ContractError, HnswSettings
+from searchcore.models import DEFAULT_BI_ENCODER, ModelNotFound
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 
 DEFAULT_DATA_DIR = "./data/localsearch"
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from sidecar.models import embedding_dimension, load_bi_encoder
+from searchcore.models import embedding_dimension, load_bi_encoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

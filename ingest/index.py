@@ -8,7 +8,8 @@ from typing import Any
 
 from opensearchpy.exceptions import RequestError, TransportError
 
-from sidecar.contract import (
+from searchcore.cluster import NEURAL_SEARCH_PLUGIN, plugin_components
+from searchcore.contract import (
     ContractError,
     HnswSettings,
     IndexContract,
@@ -20,7 +21,6 @@ from sidecar.contract import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PIPELINE = "rerank-sidecar-hybrid"
-NEURAL_SEARCH_PLUGIN = "opensearch-neural-search"
 
 
 def hybrid_pipeline_body() -> dict[str, Any]:
@@ -185,9 +185,7 @@ def cluster_plugins(client: Any) -> set[str]:
     except Exception as exc:  # an old or partial implementation: assume no plugins
         log.info("cannot list the cluster's plugins (%s); assuming none", exc)
         return set()
-    if isinstance(rows, str):
-        return {part for line in rows.splitlines() for part in line.split()[1:2]}
-    return {row.get("component", "") for row in rows if isinstance(row, Mapping)}
+    return plugin_components(rows)
 
 
 def ensure_pipeline(client: Any, name: str = DEFAULT_PIPELINE, *, dry_run: bool = False) -> str:

@@ -18,7 +18,7 @@ from ingest.progress import Progress
 from ingest.records import Source
 from ingest.reindex import IndexSource, alias_targets, existing_ids, is_concrete_index, swap_alias
 from ingest.write import BulkWriter, RetryPolicy
-from sidecar.contract import HnswSettings, IndexContract
+from searchcore.contract import HnswSettings, IndexContract
 
 log = logging.getLogger(__name__)
 

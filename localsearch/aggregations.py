@@ -27,7 +27,7 @@ from localsearch.index import View
 from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, parse_date_millis
 from localsearch.search import Hit, field_values
 from localsearch.sorting import parse_sort
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 MAX_BUCKETS = 65_535  # OpenSearch's search.max_buckets default
 DEFAULT_DATE_FORMAT = "strict_date_optional_time"
@@ -1071,7 +1071,7 @@ def _extended(agg: Agg, numbers: list[float], total: float) -> dict[str, Any]:
 
 def _top_hits(agg: Agg, hits: list[Hit], context: _Context) -> dict[str, Any]:
     from localsearch import search  # the hit renderer and sort of the search response itself
-    from sidecar.source_filter import parse_source_spec
+    from searchcore.source_filter import parse_source_spec
 
     params = agg.params
     start = _int_param(agg, "from", 0, 0, "[from] parameter cannot be negative but was [{value}]")

@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.errors import ActionRequestValidation, IllegalArgument, SearchError, VersionConflict
+from searchcore.errors import ActionRequestValidation, IllegalArgument, SearchError, VersionConflict
 
 ACTIONS = ("index", "create", "update", "delete")
 SHARDS_OK = {"total": 2, "successful": 1, "failed": 0}

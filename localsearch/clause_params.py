@@ -15,7 +15,7 @@ from localsearch import query_params as qp
 from localsearch.datemath import zone
 from localsearch.failures import QueryShardError, unsupported
 from localsearch.query_params import IllegalStateError, ObjectParserError, ObjectParserTypeError
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 Params = dict[str, Any]
 

@@ -14,7 +14,7 @@ import re
 import time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sidecar.errors import ParsingError, SearchError
+from searchcore.errors import ParsingError, SearchError
 
 DEFAULT_FORMAT = "strict_date_optional_time||epoch_millis"
 SUPPORTED_FORMATS = {"strict_date_optional_time", "date_optional_time", "epoch_millis", "strict_date_time",

@@ -37,7 +37,7 @@ from localsearch.mappings import (
 )
 from localsearch.query_params import ObjectParserError
 from localsearch.vectors import check_vector
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 Hits = list[tuple[str, float]]
 UNSUPPORTED = {"nested", "has_child", "has_parent", "geo_distance", "geo_bounding_box", "geo_shape",

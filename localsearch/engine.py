@@ -26,7 +26,7 @@ from localsearch.mapping_rules import JavaError, validate_mapping
 from localsearch.mappings import Mapping
 from localsearch.pipelines import SearchPipeline
 from localsearch.store import DocWrite, Store
-from sidecar.errors import (
+from searchcore.errors import (
     IllegalArgument,
     IndexNotFound,
     ResourceAlreadyExists,

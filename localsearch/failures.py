@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 
 NODE = "localsearch"
 DOCS = "docs/localsearch.md"

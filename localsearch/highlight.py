@@ -14,7 +14,7 @@ from localsearch import tokenizer
 from localsearch.index import View
 from localsearch.lexical import analyze
 from localsearch.mappings import Mapping, coerce_value, iter_leaf_values
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 DEFAULTS = {"pre_tags": ["<em>"], "post_tags": ["</em>"], "fragment_size": 100, "number_of_fragments": 5,
             "require_field_match": True, "no_match_size": 0, "order": "none", "encoder": "default",

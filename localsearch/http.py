@@ -17,9 +17,10 @@ from localsearch.bulk import WriteOp, parse_ndjson
 from localsearch.engine import Engine, InvalidIndexName, nested_settings
 from localsearch.failures import XContentParseError, malformed_body
 from localsearch.mapping_rules import display
-from localsearch.search import count, parse_msearch, parse_request, search
-from sidecar.errors import IllegalArgument, IndexNotFound, ParsingError, SearchError
-from sidecar.source_filter import filter_source, parse_source_spec
+from localsearch.search import count, parse_request, search
+from searchcore.bodies import BodyNotJson, parse_json_body, parse_ndjson_pairs
+from searchcore.errors import IllegalArgument, IndexNotFound, ParsingError, SearchError
+from searchcore.source_filter import filter_source, parse_source_spec
 
 log = logging.getLogger(__name__)
 
@@ -176,20 +177,17 @@ class LocalsearchApp:
     def json(self, request: Request, required: bool = False, malformed: str = "search") -> Any:
         """The body as JSON; unreadable JSON is reported the way the endpoint (`malformed`) reports it."""
         data = self.raw(request)
-        if not data.strip():
-            if required:
-                raise SearchError("request body is required", status=400, error_type="parse_exception")
-            return None
-        not_json = data.lstrip()[:1] not in (b"{", b"[")
         try:
-            return json.loads(data.decode("utf-8"))
-        except UnicodeDecodeError as exc:
-            raise malformed_body(malformed, f"Invalid UTF-8 start byte at byte {exc.start}",
-                                 not_json=not_json) from exc
-        except json.JSONDecodeError as exc:
-            raise malformed_body(malformed, f"{exc.msg}\n at [Source: REDACTED; line: {exc.lineno}, column: "
-                                            f"{exc.colno}]", at_end=exc.pos >= len(exc.doc.rstrip()),
-                                 not_json=not_json) from exc
+            body = parse_json_body(data)
+        except BodyNotJson as exc:
+            fault = exc.fault
+            if fault.bad_utf8_byte is not None or fault.too_deep:
+                raise malformed_body(malformed, fault.message, not_json=fault.not_json) from exc
+            raise malformed_body(malformed, f"{fault.message}\n at [Source: REDACTED; line: {fault.line}, column: "
+                                            f"{fault.column}]", at_end=fault.at_end, not_json=fault.not_json) from exc
+        if body is None and required:
+            raise SearchError("request body is required", status=400, error_type="parse_exception")
+        return body
 
     def _targets(self, request: Request, index: str | None) -> list[Any]:
         p = self.params(request)
@@ -386,7 +384,7 @@ class LocalsearchApp:
         items: list[tuple[str | None, Any]] = []
         # every item's body is parsed first, as OpenSearch's REST layer does: one that does not parse fails
         # the whole request; what goes wrong later is that item's own error
-        for header, body in parse_msearch(self.raw(request)):
+        for header, body in parse_ndjson_pairs(self.raw(request)):
             params = {**{k: v for k, v in shared.items() if k in ("rest_total_hits_as_int", "search_pipeline")},
                       **{k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in header.items()
                          if k not in ("index",)}}

@@ -19,8 +19,8 @@ from localsearch.pipelines import (
     validate_hybrid_request,
 )
 from localsearch.search import Collected, Hit, SearchRequest, check_window, raise_if_all_failed
-from sidecar.errors import IllegalArgument, SearchError
-from sidecar.fusion import fuse
+from searchcore.errors import IllegalArgument, SearchError
+from searchcore.fusion import fuse
 
 Key = tuple[int, str]  # (position of the index among the targets, document id)
 

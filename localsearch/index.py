@@ -15,7 +15,7 @@ from localsearch.lexical import LexicalIndex
 from localsearch.mappings import Mapping, coerce_value, iter_leaf_values
 from localsearch.store import IndexRow
 from localsearch.vectors import VectorField, check_vector
-from sidecar.errors import MapperParsingError
+from searchcore.errors import MapperParsingError
 
 METADATA_FIELDS = {"_id", "_index", "_source", "_routing", "_version", "_seq_no", "_primary_term",
                    "_field_names", "_ignored", "_type", "_size", "_doc_count"}

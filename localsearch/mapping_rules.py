@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from localsearch.failures import unsupported
-from sidecar.errors import IllegalArgument, MapperParsingError, SearchError
+from searchcore.errors import IllegalArgument, MapperParsingError, SearchError
 
 ANY = object()          # accepted with any value: it does not change what localsearch answers
 HONOURED = object()     # implemented by localsearch

@@ -13,7 +13,7 @@ import numpy as np
 
 from localsearch.datemath import parse_date
 from localsearch.mapping_rules import expand_dotted
-from sidecar.errors import IllegalArgument, MapperParsingError, SearchError
+from searchcore.errors import IllegalArgument, MapperParsingError, SearchError
 
 INTEGER_TYPES = {"long": 2**63, "integer": 2**31, "short": 2**15, "byte": 2**7}
 FLOAT_TYPES = {"double", "float", "half_float", "scaled_float"}

@@ -24,8 +24,8 @@ from localsearch.failures import (  # noqa: F401 - shard_failure and phase_failu
     phase_failure,
     shard_failure,
 )
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
-from sidecar.fusion import (
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.fusion import (
     DEFAULT_RANK_CONSTANT,
     FusionConfig,
     as_printed,

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from localsearch.failures import QueryShardError, WrappedError
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 
 class NumberFormatError(SearchError):

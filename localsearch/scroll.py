@@ -13,7 +13,7 @@ from typing import Any
 from localsearch.failures import SearchPhaseFailure
 from localsearch.index import parse_interval
 from localsearch.search import Collected, Hit, SearchRequest, render
-from sidecar.errors import IllegalArgument, SearchContextMissing, SearchError
+from searchcore.errors import IllegalArgument, SearchContextMissing, SearchError
 
 MAX_KEEP_ALIVE = 24 * 3600.0
 MAX_OPEN_CONTEXTS = 500  # OpenSearch's search.max_open_scroll_context

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,8 +32,8 @@ from localsearch.sorting import (
 from localsearch.sorting import (
     field_values as field_values,  # re-exported: aggregations read values here
 )
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
-from sidecar.source_filter import SourceSpec, filter_source, parse_source_spec
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.source_filter import SourceSpec, filter_source, parse_source_spec
 
 MAX_RESULT_WINDOW = 10_000
 DEFAULT_TRACK_TOTAL_HITS = 10_000
@@ -461,29 +460,3 @@ def count(engine: Any, targets: Sequence[IndexState], body: Any, params: dict[st
             failures.append((state, exc))
     raise_if_all_failed(targets, failures)
     return {"count": total, "_shards": shards_header(len(targets), failures)}
-
-
-def parse_msearch(payload: bytes) -> list[tuple[dict[str, Any], Any]]:
-    """Pairs of (header, body) from an `_msearch` NDJSON payload."""
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IllegalArgument(f"msearch body is not valid UTF-8: {exc}") from exc
-    lines = [line for line in text.split("\n") if line.strip()]
-    if not lines:
-        raise SearchError("Validation Failed: 1: no requests added;", status=400,
-                          error_type="action_request_validation_exception")
-    if len(lines) % 2:
-        raise IllegalArgument("The msearch request must be terminated by a newline [\\n]" if not text.endswith("\n")
-                              else "msearch request is missing a body line")
-    pairs = []
-    for i in range(0, len(lines), 2):
-        try:
-            header = json.loads(lines[i])
-            body = json.loads(lines[i + 1])
-        except json.JSONDecodeError as exc:
-            raise ParsingError(f"Failed to parse msearch line {i + 1}: {exc.msg}") from exc
-        if not isinstance(header, dict):
-            raise ParsingError(f"msearch header on line {i + 1} must be an object")
-        pairs.append((header, body))
-    return pairs

@@ -23,7 +23,7 @@ from localsearch.mappings import (
     coerce_value,
     iter_leaf_values,
 )
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 META_KEYS = ("_score", "_doc", "_id")
 LONG_MAX, LONG_MIN = 2**63 - 1, -(2**63)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS indices (

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from sidecar.errors import IllegalArgument, MapperParsingError
+from searchcore.errors import IllegalArgument, MapperParsingError
 
 SPACE_TYPES = ("l2", "cosinesimil", "innerproduct")
 # OpenSearch k-NN's cost model for filtered search (KNNConstants.MAX_DISTANCE_COMPUTATIONS): when the

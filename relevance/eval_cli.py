@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def options_from(args: argparse.Namespace) -> object:
     from relevance.evaluate import EvalOptions
-    from sidecar.models import DEFAULT_BI_ENCODER
+    from searchcore.models import DEFAULT_BI_ENCODER
     from sidecar.settings import Settings
 
     settings = Settings.load(env=os.environ)
@@ -97,8 +97,8 @@ def stop_on_sigterm() -> Iterator[None]:
 def run(args: argparse.Namespace) -> int:
     from relevance.datasets import DatasetError
     from relevance.stack import StackError
-    from sidecar.errors import SearchError
-    from sidecar.models import ModelNotFound
+    from searchcore.errors import SearchError
+    from searchcore.models import ModelNotFound
     from sidecar.settings import ConfigError
 
     try:

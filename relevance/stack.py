@@ -103,7 +103,7 @@ def corpus_size(corpus: Path, text_fields: tuple[str, ...], id_field: str | None
 def index_matches(upstream: Any, index: str, expected_docs: int, bi_encoder: str,
                   headers: dict[str, str]) -> bool:
     """The index exists, was embedded with `bi_encoder` and holds every document of the corpus."""
-    from sidecar.contract import IndexContract
+    from searchcore.contract import IndexContract
     status, mapping = upstream.json("GET", f"/{index}/_mapping", None, headers)
     if status != 200:
         return False

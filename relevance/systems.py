@@ -13,7 +13,7 @@ from urllib.parse import quote
 from tqdm.auto import tqdm
 
 from relevance.measures import Run, run_from_ranking
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 from sidecar.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def options_from(args: argparse.Namespace) -> object:
     from relevance.training.finetune import TrainConfig
     from relevance.training.job import TrainOptions
-    from sidecar.models import DEFAULT_BI_ENCODER
+    from searchcore.models import DEFAULT_BI_ENCODER
 
     if not args.clicks and not args.qrels and not (args.dataset and Path(args.dataset, "corpus.jsonl").is_file()):
         raise ValueError("give judgments: --qrels with --topics (or a BEIR folder), or --clicks")
@@ -81,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     from relevance.datasets import DatasetError
     from relevance.eval_cli import stop_on_sigterm
     from relevance.stack import StackError
-    from sidecar.errors import SearchError
-    from sidecar.models import ModelNotFound
+    from searchcore.errors import SearchError
+    from searchcore.models import ModelNotFound
     try:
         options = options_from(args)
         from relevance.training.job import train_reranker

@@ -29,8 +29,8 @@ class BodyFault:
 class BodyNotJson(ParsingError):
     """A body that could not be read as JSON; `fault` says where and why."""
 
-    def __init__(self, reason: str, fault: BodyFault) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str, fault: BodyFault, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(reason, extra=extra)
         self.fault = fault
 
 
@@ -48,7 +48,8 @@ def parse_json_body(raw: bytes) -> Any:
     except json.JSONDecodeError as exc:
         raise BodyNotJson(f"Failed to parse request body: {exc.msg} at line {exc.lineno} column {exc.colno}",
                           BodyFault(exc.msg, exc.lineno, exc.colno, at_end=exc.pos >= len(exc.doc.rstrip()),
-                                    not_json=not_json)) from exc
+                                    not_json=not_json),
+                          extra={"line": exc.lineno, "col": exc.colno}) from exc
     except RecursionError as exc:
         raise BodyNotJson("request body is nested too deeply",
                           BodyFault("request body is nested too deeply", too_deep=True)) from exc

@@ -39,7 +39,7 @@ class Models:
             scorer = self._scorers.get(name)
         if scorer is not None:
             return scorer
-        from sidecar.models import default_device
+        from searchcore.models import default_device
         from sidecar.rerank import BatchingScorer, load_scorer
         spec = self.settings.model_spec(name)
         options = spec.backend_options()
@@ -65,7 +65,7 @@ class Models:
         self.metrics.batch_requests.labels(model).observe(requests)
 
     def bi_encoder(self, name: str) -> Any:
-        from sidecar.models import load_bi_encoder
+        from searchcore.models import load_bi_encoder
         model = load_bi_encoder(name)
         self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
         return model

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 
 from flask import Flask, Response, g, request
 
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 from sidecar.settings import AuthSettings
 
 

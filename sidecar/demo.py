@@ -109,7 +109,7 @@ def default_reranker() -> str:
 
 def check_reranker(name: str) -> str | None:
     """A clear message when no cross-encoder can be loaded (none is downloaded without a hub)."""
-    from sidecar.models import ModelNotFound, load_with_fallback
+    from searchcore.models import ModelNotFound, load_with_fallback
     try:
         load_with_fallback(name, _probe_cross_encoder)
     except ModelNotFound as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from sidecar.contract import index_mappings
+from searchcore.contract import index_mappings
 
 # Always there, whatever the mapping says: a query on them is never a query on a missing field.
 METADATA_FIELDS = frozenset({"_id", "_index", "_source", "_routing", "_ignored", "_seq_no", "_version",

@@ -9,7 +9,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sidecar.errors import ParsingError, SearchError
+from searchcore.bodies import parse_json_body
+from searchcore.errors import SearchError
 from sidecar.metrics import Metrics
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
 from sidecar.profiles import ProfileResolver, Resolved
@@ -200,20 +201,6 @@ def _overrides(plan: SearchPlan) -> tuple[Any, ...]:
 def _score_mode(profile: Profile, plan: SearchPlan) -> ScoreMode:
     return ScoreMode(plan.overrides.score_mode or profile.score_mode, profile.blend_alpha,
                      profile.sigmoid_temperature, profile.sigmoid_bias)
-
-
-def parse_json_body(raw: bytes) -> Any:
-    if not raw or not raw.strip():
-        return None
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ParsingError(f"request body is not valid UTF-8 (byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise ParsingError(f"Failed to parse request body: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           extra={"line": exc.lineno, "col": exc.colno}) from exc
-    except RecursionError as exc:
-        raise ParsingError("request body is nested too deeply") from exc
 
 
 def candidate_text(source: Mapping[str, Any], fields: tuple[str, ...], separator: str) -> str:

@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sidecar.errors import IllegalArgument, ParsingError
+from searchcore.errors import IllegalArgument, ParsingError
+from searchcore.source_filter import parse_source_spec
 from sidecar.query_text import FieldCheck, has_vector_query, knn_filters, query_texts
 from sidecar.settings import FUSIONS, RETRIEVAL_MODES, SCORE_MODES, Limits
-from sidecar.source_filter import parse_source_spec
 
 # Pass-through reasons: a bounded set, used as a metrics label. NO_PROFILE is the caller's to give.
 OPT_OUT, NO_PROFILE, NO_QUERY_TEXT, SORTED = "opt-out", "no-profile", "no-query-text", "sorted"
@@ -80,7 +80,7 @@ class SearchPlan:
     size: int
     window: int
     overrides: RerankOverrides
-    source: Any  # normalized _source spec (sidecar.source_filter.SourceSpec): params win over body
+    source: Any  # normalized _source spec (searchcore.source_filter.SourceSpec): params win over body
     upstream_body: dict[str, Any]  # the client's body without ext.rerank: aggregations, pass-through
     passthrough_keys: dict[str, Any]  # PASSTHROUGH_KEYS present in the body, with their values
     explain: bool = False  # body/param `explain` or ext.rerank.explain: hits carry `_rerank`

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sidecar.contract import ContractError, IndexContract
-from sidecar.errors import SearchError
+from searchcore.contract import ContractError, IndexContract
+from searchcore.errors import SearchError
 from sidecar.index_mapping import has_knn_field, mapped_fields
 from sidecar.instrument import IndexLabels
 from sidecar.retrieve import index_path

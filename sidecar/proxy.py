@@ -11,7 +11,7 @@ from urllib.parse import quote
 import urllib3
 from werkzeug import Request, Response
 
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 from sidecar.upstream import Upstream, encode_target
 
 log = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from searchcore.source_filter import filter_source, parse_source_spec
 from sidecar.retrieve import Candidate, FirstStage
-from sidecar.source_filter import filter_source, parse_source_spec
 
 
 @dataclass(frozen=True)

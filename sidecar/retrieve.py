@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sidecar.errors import SearchError
-from sidecar.fusion import FusionConfig, fuse
+from searchcore.cluster import has_neural_search
+from searchcore.errors import SearchError
+from searchcore.fusion import FusionConfig, fuse
 from sidecar.upstream import UpstreamMalformedResponse
 
 log = logging.getLogger(__name__)
@@ -126,9 +127,7 @@ class Retriever:
         if self._has_neural is None:
             try:
                 status, plugins = self.upstream.json("GET", "/_cat/plugins?format=json", None, headers)
-                components = {p.get("component") for p in plugins if isinstance(p, dict)} \
-                    if status == 200 and isinstance(plugins, list) else set()
-                self._has_neural = "opensearch-neural-search" in components
+                self._has_neural = status == 200 and has_neural_search(plugins)
             except SearchError:
                 return "client"
         return "server" if self._has_neural else "client"

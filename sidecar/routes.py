@@ -12,7 +12,8 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.bodies import parse_ndjson_pairs
+from searchcore.errors import IllegalArgument, SearchError
 from sidecar.logs import log_request, request_id
 from sidecar.metrics import count_search_outcome, render_metrics
 from sidecar.pipeline import Outcome, error_outcome
@@ -237,28 +238,9 @@ def _msearch(parts: dict[str, Any], index: str | None) -> Response:
 
 
 def parse_msearch(raw: bytes, max_items: int) -> list[tuple[dict[str, Any], Any]]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParsingError(f"msearch body is not valid UTF-8 (byte {exc.start})") from exc
-    lines = [line for line in text.split("\n") if line.strip()]
-    if not lines:
-        raise SearchError("Validation Failed: 1: no requests added;", status=400,
-                          error_type="action_request_validation_exception")
-    if len(lines) % 2:
-        raise IllegalArgument("msearch request is missing a body line (header and body lines come in pairs)")
-    if len(lines) // 2 > max_items:
-        raise IllegalArgument(f"msearch has {len(lines) // 2} searches, more than the sidecar's limit of "
-                              f"[{max_items}]")
-    items = []
-    for n in range(0, len(lines), 2):
-        try:
-            header, body = json.loads(lines[n]), json.loads(lines[n + 1])
-        except (json.JSONDecodeError, RecursionError) as exc:
-            raise ParsingError(f"msearch line {n + 1}: not valid JSON") from exc
-        if not isinstance(header, dict):
-            raise ParsingError(f"msearch header on line {n + 1} must be an object")
-        items.append((header, body))
+    items = parse_ndjson_pairs(raw)
+    if len(items) > max_items:
+        raise IllegalArgument(f"msearch has {len(items)} searches, more than the sidecar's limit of [{max_items}]")
     return items
 
 

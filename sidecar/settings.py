@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from sidecar.fusion import FusionConfig
+from searchcore.fusion import FusionConfig
 
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 SCORE_MODES = ("sigmoid", "raw", "minmax", "blend")

@@ -22,7 +22,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import SKIP_HEADER
 
-from sidecar.errors import UpstreamError
+from searchcore.errors import UpstreamError
 
 log = logging.getLogger(__name__)
 

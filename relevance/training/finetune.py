@@ -39,7 +39,7 @@ def load_start_model(name: str, max_length: int, device: str, seed: int) -> Any:
     from sentence_transformers import CrossEncoder
     from transformers import set_seed
 
-    from sidecar.models import load_with_fallback
+    from searchcore.models import load_with_fallback
 
     set_seed(seed)
     model = load_with_fallback(name, lambda where: CrossEncoder(where, num_labels=1, max_length=max_length,

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sidecar.models import (
+from searchcore.models import (
     MODELS_DIR_ENV,
     ModelNotFound,
     default_device,

@@ -49,7 +49,7 @@ def load_onnx_scorer(location: str, name: str, *, int8: bool = False, device: st
     import onnxruntime as ort
     from transformers import AutoConfig, AutoTokenizer
 
-    from sidecar.models import hub_offline
+    from searchcore.models import hub_offline
     from sidecar.rerank.torch_backend import usable_max_length
 
     folder = _local_folder(location, hub_offline())

@@ -134,7 +134,7 @@ def _load_tokenizer(name: str) -> Any:
     the ms-marco MiniLM cross-encoders use), so passage splitting still counts tokens."""
     from transformers import AutoTokenizer
 
-    from sidecar.models import ModelNotFound, load_with_fallback, resolve_model
+    from searchcore.models import ModelNotFound, load_with_fallback, resolve_model
     try:
         return load_with_fallback(name, AutoTokenizer.from_pretrained)
     except ModelNotFound:

@@ -235,8 +235,8 @@ def test_client_fusion_equals_the_clusters_for_every_technique(backend, corpus_i
                                                                combination):
     """Both legs fused here (`client`) and by the cluster's own hybrid query and pipeline (`server`): the same
     first-stage scores, to float tolerance, for every normalization the combination goes with, with weights."""
+    from searchcore.fusion import COMPATIBLE_COMBINATIONS
     from sidecar.app import create_app
-    from sidecar.fusion import COMPATIBLE_COMBINATIONS
     from sidecar.settings import Settings
 
     settings = Settings.from_dict({"opensearch_url": backend.url, "reranker": str(tiny_cross_encoder),

@@ -141,7 +141,7 @@ def test_msearch_mixes_reranked_and_passthrough_items(sidecar, backend):
 def _legs(url: str, window: int) -> tuple[dict[str, float], dict[str, float]]:
     from sentence_transformers import SentenceTransformer
 
-    from sidecar.models import resolve_model
+    from searchcore.models import resolve_model
     vector = SentenceTransformer(resolve_model("all-MiniLM-L6-v2")).encode(QUERY, normalize_embeddings=True).tolist()
     lexical = search(url, {"query": LEXICAL, "size": window}).json()["hits"]["hits"]
     knn = search(url, {"query": {"knn": {"embedding": {"vector": vector, "k": window}}},

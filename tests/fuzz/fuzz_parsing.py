@@ -19,9 +19,9 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 with atheris.instrument_imports(include=["sidecar"]):
-    from sidecar.errors import SearchError
+    from searchcore.bodies import parse_json_body
+    from searchcore.errors import SearchError
     from sidecar.logs import request_id
-    from sidecar.pipeline import parse_json_body
     from sidecar.plan import PassThrough, plan_search
     from sidecar.proxy import request_target
     from sidecar.query_text import has_vector_query, knn_filters, lucene_to_text, query_texts

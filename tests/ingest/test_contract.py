@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sidecar.contract import (
+from searchcore.contract import (
     ContractError,
     HnswSettings,
     IndexContract,

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from ingest.documents import content_id
+from searchcore.contract import IndexContract
 from sidecar.cli import main
-from sidecar.contract import IndexContract
 from tests.conftest import REPO
 from tests.ingest.conftest import small_docs, write_format
 

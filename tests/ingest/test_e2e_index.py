@@ -10,8 +10,8 @@ import pytest
 from opensearchpy import OpenSearch
 
 from ingest.index import MappingRefused, prepare_index
+from searchcore.contract import HnswSettings, IndexContract
 from sidecar.cli import main
-from sidecar.contract import HnswSettings, IndexContract
 from tests.conftest import opensearch_url
 from tests.ingest.conftest import IngestTarget, small_docs, write_format
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from sidecar.contract import IndexContract
+from searchcore.contract import IndexContract
 from tests.ingest.conftest import IngestTarget, small_docs
 
 # A custom analyzer on the source: the new index must carry it, or the cluster refuses the copied mapping.

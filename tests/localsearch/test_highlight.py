@@ -8,7 +8,7 @@ from localsearch import search
 from localsearch.bulk import WriteOp
 from localsearch.engine import Engine
 from localsearch.highlight import extract_matchers, highlight, parse_query_string
-from sidecar.errors import ParsingError
+from searchcore.errors import ParsingError
 
 MAPPING = {"properties": {
     "title": {"type": "text", "fields": {"keyword": {"type": "keyword"}}},

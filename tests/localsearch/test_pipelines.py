@@ -15,8 +15,8 @@ from localsearch.pipelines import (
     unfused_hybrid_hits,
     validate_hybrid_request,
 )
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
-from sidecar.fusion import FusionConfig
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.fusion import FusionConfig
 
 
 def normalization(**options):

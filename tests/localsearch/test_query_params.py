@@ -8,7 +8,7 @@ import pytest
 from localsearch import query_params as qp
 from localsearch.failures import QueryShardError
 from localsearch.query_params import IllegalStateError, JsonParseError, NumberFormatError
-from sidecar.errors import IllegalArgument, ParsingError
+from searchcore.errors import IllegalArgument, ParsingError
 
 
 @pytest.mark.parametrize(("spec", "optional", "expected"), [

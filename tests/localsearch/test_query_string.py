@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from localsearch.query_string import Group, Term, parse_query_string
-from sidecar.errors import SearchError
+from searchcore.errors import SearchError
 
 SYNTAX = st.text(alphabet=st.sampled_from(list('ab:*?()[]{}^~"\\/+-!&| TO AND OR NOT 12')), max_size=40)
 

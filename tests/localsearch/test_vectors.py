@@ -10,7 +10,7 @@ import pytest
 
 from localsearch import vectors
 from localsearch.vectors import VectorField, check_vector
-from sidecar.errors import IllegalArgument, MapperParsingError
+from searchcore.errors import IllegalArgument, MapperParsingError
 
 SPACES = ("l2", "cosinesimil", "innerproduct")
 # hnsw_threshold per backend: "exact" never builds a graph, "hnsw" builds one from the first vector.

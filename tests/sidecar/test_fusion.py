@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from sidecar.errors import IllegalArgument
-from sidecar.fusion import FusionConfig, fuse, java_float_str, normalize
+from searchcore.errors import IllegalArgument
+from searchcore.fusion import FusionConfig, fuse, java_float_str, normalize
 
 # Two legs used throughout: a lexical leg and a vector leg that share document "b".
 LEXICAL = [("a", 3.0), ("b", 2.0), ("c", 1.0)]

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidecar.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, ParsingError, SearchError
 from sidecar.plan import (
     PASSTHROUGH_KEYS,
     PassThrough,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sidecar.models import ModelNotFound
+from searchcore.models import ModelNotFound
 from sidecar.rerank import load_scorer, plan_batches
 from sidecar.rerank.loading import clear_loaded
 from sidecar.rerank.torch_backend import TorchScorer

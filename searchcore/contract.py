@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from sidecar.errors import IllegalArgument
+from searchcore.errors import IllegalArgument
 
 CONTRACT_VERSION = 1
 META_KEY = "rerank_sidecar"

@@ -53,7 +53,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from sidecar.errors import IllegalArgument
+from searchcore.errors import IllegalArgument
 
 K = TypeVar("K", bound=Hashable)
 
