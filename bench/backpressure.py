@@ -28,7 +28,8 @@ from werkzeug.wrappers import Request, Response
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.rerank_sidecar import _cli, _wait, free_port, running  # noqa: E402
+from bench.rerank_sidecar import _cli, running  # noqa: E402
+from searchcore.local_server import free_port, ok, wait_until_ready  # noqa: E402
 
 
 def main() -> int:
@@ -59,7 +60,7 @@ def main() -> int:
                    "--config", str(work / "sidecar.yaml"), "--reranker", reranker, "--workers", "1",
                    "--threads", str(args.threads), log=work / "sidecar.log")
     with running(sidecar):
-        _wait(url + "/-/ready", sidecar)
+        wait_until_ready(url + "/-/ready", sidecar, timeout=600, ready=ok)
 
         def one(i: int) -> tuple[int, float]:
             started = time.perf_counter()

@@ -52,13 +52,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")        # models come from packages 
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("RERANK_MODELS_DIR", str(REPO.parent / "shared" / "models"))
 
-from bench.rerank_sidecar import _cli, _wait, free_port, running  # noqa: E402
+from bench.rerank_sidecar import _cli, running  # noqa: E402
 from ingest.corpora import scifact_documents, scifact_folder  # noqa: E402
 from ingest.documents import FieldMapping, embed_text  # noqa: E402
 from ingest.embed import SentenceEmbedder  # noqa: E402
 from ingest.records import SourceRecord  # noqa: E402
 from ingest.run import IngestJob, run_job  # noqa: E402
 from searchcore.contract import HnswSettings  # noqa: E402
+from searchcore.local_server import free_port, ok, wait_until_ready  # noqa: E402
 from searchcore.models import DEFAULT_BI_ENCODER, model_candidates  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -167,7 +168,7 @@ def localsearch_engine(workdir: Path) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     with running(_cli("localsearch", "--data", str(workdir / "localsearch"), "--port", str(port),
                       log=workdir / "localsearch.log")) as process:
-        _wait(url + "/", process, timeout=120)
+        wait_until_ready(url + "/", process, timeout=120, ready=ok)
         yield url
 
 
@@ -301,7 +302,7 @@ def sidecar(engine: Engine, workdir: Path, reranker: str, window: int) -> Iterat
     url = f"http://127.0.0.1:{port}"
     with running(_cli("serve", "--opensearch", engine.url, "--port", str(port), "--config", str(path),
                       "--reranker", reranker, "--workers", "1", log=workdir / f"sidecar-{engine.name}.log")) as process:
-        _wait(url + "/-/ready", process, timeout=900)
+        wait_until_ready(url + "/-/ready", process, timeout=900, ready=ok)
         yield url
 
 

@@ -16,12 +16,9 @@ import json
 import logging
 import os
 import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,6 +32,7 @@ from ingest.embed import SentenceEmbedder  # noqa: E402
 from ingest.flow import FlowSettings  # noqa: E402
 from ingest.run import IngestJob, run_job  # noqa: E402
 from ingest.sources import open_source  # noqa: E402
+from sidecar.serve import start_localsearch_process  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,28 +49,6 @@ def parse_args() -> argparse.Namespace:
                         "instead of a server over HTTP")
     parser.add_argument("--json", default=None, help="write the results here as JSON")
     return parser.parse_args()
-
-
-def start_localsearch(data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`rerank-sidecar localsearch` on a free loopback port, once it answers `GET /`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "sidecar.cli", "localsearch", "--data",
-                               str(data), "--port", str(port)], cwd=REPO,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"localsearch exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return server, url
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise TimeoutError(f"localsearch did not answer at {url}")
 
 
 def encode_throughput(embedder: SentenceEmbedder, texts: list[str], label: str) -> float:
@@ -111,7 +87,7 @@ def main() -> int:
     else:
         from opensearchpy import OpenSearch
 
-        server, url = start_localsearch(work / "data")
+        server, url = start_localsearch_process(work / "data")
         client, target = OpenSearch(url, timeout=120), f"localsearch over HTTP ({url})"
     try:
         encode_before = encode_throughput(embedder, texts, "1/3")

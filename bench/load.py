@@ -36,9 +36,10 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.rerank_sidecar import _cli, _wait, free_port, running  # noqa: E402
+from bench.rerank_sidecar import _cli, running  # noqa: E402
 from bench.sidecar_memory import children as workers_of  # noqa: E402
 from bench.sidecar_memory import memory_mib  # noqa: E402
+from searchcore.local_server import free_port, ok, wait_until_ready  # noqa: E402
 
 ROUTES = ("rerank", "passthrough", "msearch", "bulk")
 INDEX, WRITES = "load-scifact", "load-writes"
@@ -293,7 +294,7 @@ def main() -> int:
     (work / "sidecar.yaml").write_text(yaml.safe_dump(config))
     with running(_cli("localsearch", "--data", str(work / "localsearch"), "--port", str(ls_port),
                       log=work / "localsearch.log")) as engine:
-        _wait(ls_url + "/", engine)
+        wait_until_ready(ls_url + "/", engine, timeout=600, ready=ok)
         print(f"ingesting {args.docs} SciFact abstracts ...", flush=True)
         done = _cli("ingest", str(corpus), "--index", INDEX, "--opensearch", ls_url, "--format", "beir",
                     "--progress-interval", "0", log=work / "ingest.log")
@@ -303,7 +304,7 @@ def main() -> int:
                        "--reranker", reranker, "--workers", str(args.workers), "--threads", str(args.threads),
                        log=work / "sidecar.log")
         with running(sidecar):
-            _wait(url + "/-/ready", sidecar)
+            wait_until_ready(url + "/-/ready", sidecar, timeout=600, ready=ok)
             first_workers = sorted(workers_of(sidecar.pid))
             print(f"sidecar ready ({args.workers} workers); {args.clients} clients for {args.duration:.0f} s",
                   flush=True)

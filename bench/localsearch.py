@@ -14,7 +14,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,14 +25,10 @@ import requests
 from opensearchpy import OpenSearch, helpers
 from tqdm import tqdm
 
+from searchcore.local_server import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 TARGET_P50_MS = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:

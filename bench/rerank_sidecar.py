@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -22,33 +21,15 @@ import numpy as np
 import requests
 import yaml
 
+from searchcore.local_server import free_port, ok, wait_until_ready
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _cli(*arguments: str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - lives as long as the child
     return subprocess.Popen([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", *arguments], cwd=REPO,
                             env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args[4:6]} exited with {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {timeout:.0f} s")
 
 
 @contextmanager
@@ -72,7 +53,7 @@ def corpus_server(workdir: Path, queries: list[tuple[str, str, list[dict]]]) -> 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with running(_cli("localsearch", "--data", str(workdir / "localsearch"), "--port", str(port))) as engine:
-        _wait(url + "/", engine)
+        wait_until_ready(url + "/", engine, timeout=600, ready=ok)
         print(f"  ingesting {len(passages)} passages into localsearch ...", flush=True)
         done = subprocess.run([sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "ingest", str(corpus),
                                "--index", "dl19", "--opensearch", url, "--format", "jsonl", "--id-field", "id",
@@ -94,7 +75,7 @@ def sidecar(upstream: str, workdir: Path, model: str, backend: str, batch_wait_m
     process = _cli("serve", "--opensearch", upstream, "--port", str(port), "--config", str(path), "--reranker",
                    model, "--workers", "1", "--threads", "8", log=workdir / f"sidecar-{backend}.log")
     with running(process):
-        _wait(url + "/-/ready", process)
+        wait_until_ready(url + "/-/ready", process, timeout=600, ready=ok)
         yield url
 
 

@@ -14,7 +14,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,10 @@ from pathlib import Path
 
 import requests
 
+from searchcore.local_server import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "deploy" / "sample" / "docs.jsonl"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(args: list[str], url: str, log: Path, ready_path: str = "/") -> subprocess.Popen[bytes]:

@@ -13,14 +13,14 @@ import itertools
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from searchcore.local_server import ServerNotReady, free_port, ok, wait_until_ready
 
 STDLIB_MODULES = [
     "argparse", "asyncio", "base64", "bisect", "bz2", "calendar", "collections", "concurrent.futures", "configparser",
@@ -73,14 +73,14 @@ def run(args: argparse.Namespace) -> int:
         search_port = free_port(args.port + 1)
         engine_url = f"http://127.0.0.1:{search_port}"
         children.append(spawn(["localsearch", "--data", str(data / "localsearch"), "--port", str(search_port)]))
-        wait_ready(engine_url + "/", children[-1])
+        wait_until_ready(engine_url + "/", children[-1], timeout=120, ready=ok, name="localsearch")
         print(f"localsearch: {engine_url}")
         ingest(corpus, engine_url)
         sidecar_port = free_port(args.port)
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
         children.append(spawn(["serve", "--opensearch", engine_url, "--port", str(sidecar_port), "--reranker",
                                reranker], env={"RERANK_WINDOW": "30", "RERANK_BUDGET_MS": "30000"}))
-        wait_ready(sidecar_url + "/-/ready", children[-1], timeout=600)
+        wait_until_ready(sidecar_url + "/-/ready", children[-1], timeout=600, ready=ok, name="the sidecar")
         print(f"sidecar: {sidecar_url} (reranker {reranker})\n")
         compare(sidecar_url, engine_url, args.top)
         print(f"\nTry it:  curl -s '{sidecar_url}/{INDEX}/_search?pretty' -H 'Content-Type: application/json' "
@@ -91,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         print("\nServing until Ctrl-C.")
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
+    except ServerNotReady as exc:
+        print(exc, file=sys.stderr)
+        return 1
     finally:
         for child in reversed(children):
             child.terminate()
@@ -211,25 +214,3 @@ def spawn(arguments: list[str], env: dict[str, str] | None = None) -> subprocess
                             env={**os.environ, **(env or {})})
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"{process.args[3:5]} exited with status {process.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} not ready within {timeout:.0f} s")
-
-
-def free_port(preferred: int) -> int:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", preferred))
-            return preferred
-        except OSError:
-            s.bind(("127.0.0.1", 0))
-            return s.getsockname()[1]

@@ -6,13 +6,13 @@ import argparse
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
+
+from searchcore.local_server import ServerNotReady, any_answer, free_port, wait_until_ready
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +111,7 @@ def start_localsearch_process(data_dir: Path, *, log_dir: Path | None = None, ti
                               ) -> tuple[subprocess.Popen[bytes], str]:
     """`rerank-sidecar localsearch` in its own process on a free loopback port, once it answers HTTP; its
     output goes to `log_dir`/localsearch-PORT.log when given, else to ours."""
-    import requests
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     command = [sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "localsearch",
                "--data", str(data_dir), "--port", str(port)]
     see = ""
@@ -126,17 +123,12 @@ def start_localsearch_process(data_dir: Path, *, log_dir: Path | None = None, ti
         with log_path.open("ab") as log_file:
             process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LocalsearchStartError(f"localsearch exited with status {process.returncode}{see}")
-        try:
-            requests.get(url, timeout=1)
-            return process, url
-        except requests.RequestException:
-            time.sleep(0.1)
-    process.kill()
-    raise LocalsearchStartError(f"localsearch did not start within {timeout_s:.0f} s{see}")
+    try:
+        wait_until_ready(url, process, timeout=timeout_s, ready=any_answer, name="localsearch")
+    except ServerNotReady as exc:
+        process.kill()
+        raise LocalsearchStartError(f"{exc}{see}") from exc
+    return process, url
 
 
 def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 from opensearchpy import OpenSearch
+
+from searchcore.local_server import free_port, ok, wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -35,26 +35,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, onnx_cache_dir: Path) -> 
     monkeypatch.setenv("RERANK_ONNX_CACHE_DIR", str(onnx_cache_dir))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_ready(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
 class LocalsearchServer:
@@ -233,17 +213,8 @@ class SidecarServer:
             self.wait_ready()
 
     def wait_ready(self, timeout: float = 180.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"sidecar exited with {self.process.returncode}: {self.log()[-3000:]}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=2).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError(f"sidecar not ready within {timeout}s: {self.log()[-3000:]}")
+        wait_until_ready(f"{self.url}/-/ready", self.process, timeout=timeout, ready=ok, name="sidecar",
+                         log_tail=lambda: self.log()[-3000:])
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

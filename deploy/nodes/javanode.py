@@ -14,7 +14,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,9 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))   # searchcore: stdlib-only, no venv needed
+from searchcore.local_server import free_port  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_USER = "rerank-node"  # engines refuse to run as root; the tests, CI and the developers are root
@@ -193,18 +195,6 @@ def chown_tree(path: Path, user: str) -> None:
 
 
 # ---- run -------------------------------------------------------------------------------------------------------
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the node does: TIME_WAIT is no owner
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise NodeFailed("no free loopback port")
-
-
 @dataclass
 class RunningNode:
     engine: Engine

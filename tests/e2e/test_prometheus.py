@@ -21,7 +21,8 @@ import requests
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SidecarServer, free_port
+from searchcore.local_server import free_port, ok, wait_until_ready
+from tests.conftest import SidecarServer
 from tests.e2e.conftest import QUERY
 from tests.ops.conftest import DEPLOY, metric_names, tool
 
@@ -58,17 +59,7 @@ class Prometheus:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"prometheus exited with {self.process.returncode}")
-            try:
-                if requests.get(f"{self.url}/-/ready", timeout=1).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise TimeoutError("prometheus not ready")
+        wait_until_ready(f"{self.url}/-/ready", self.process, timeout=timeout, ready=ok, name="prometheus")
 
     def query(self, expr: str) -> list[dict]:
         answer = requests.get(f"{self.url}/api/v1/query", params={"query": expr}, timeout=10).json()

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from searchcore.local_server import free_port
 from sidecar.cli import main
 
 
 @pytest.fixture
 def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()   # nothing listens there
 
 
 @pytest.fixture

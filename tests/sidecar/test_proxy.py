@@ -27,6 +27,7 @@ from flask import Flask, request
 from werkzeug import Request, Response
 from werkzeug.serving import make_server
 
+from searchcore.local_server import free_port
 from sidecar.proxy import HOP_BY_HOP, forward, forwardable_headers, request_target
 from sidecar.upstream import (
     Upstream,
@@ -36,7 +37,6 @@ from sidecar.upstream import (
     UpstreamUnavailable,
     encode_target,
 )
-from tests.conftest import free_port
 
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 MB = 1 << 20
