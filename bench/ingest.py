@@ -29,7 +29,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 from ingest.corpora import scifact_documents, scifact_folder, write_beir_corpus  # noqa: E402
 from ingest.documents import FieldMapping, embed_text  # noqa: E402
 from ingest.embed import SentenceEmbedder  # noqa: E402
-from ingest.flow import FlowSettings  # noqa: E402
+from ingest.read_embed_write import FlowSettings  # noqa: E402
 from ingest.run import IngestJob, run_job  # noqa: E402
 from ingest.sources import open_source  # noqa: E402
 from sidecar.serve import start_localsearch_process  # noqa: E402

@@ -215,8 +215,8 @@ def cache_entry_bytes(window: int) -> dict:
     from sidecar.pipeline import CachedWindow
     from sidecar.rerank.cache import CachedScore, ScoreCache
     from sidecar.respond import Ranked
-    from sidecar.retrieve import Candidate, FirstStage
-    from sidecar.window_cache import WindowCache
+    from sidecar.retrieve import Candidate, FirstStageResult
+    from sidecar.window_cache import WindowCache, WindowKey
 
     docs = [d for _, d in zip(range(window), scifact_documents(), strict=False)]
     query = "a claim of the usual length about a gene and a disease in mice " * 2
@@ -240,8 +240,10 @@ def cache_entry_bytes(window: int) -> dict:
                                        "_source": {"title": d["title"], "text": d["text"]}})) for d in docs]
         candidates = [Candidate(h, 1.0, r) for r, h in enumerate(hits, 1)]
         ranked = [Ranked(c, 0.5, 0.1, 0) for c in candidates]
-        windows.put(str(i), CachedWindow(FirstStage(candidates, {"value": 10}, {}, False, None, "client"), ranked,
-                                         "reranked"))
+        key = WindowKey(INDEX, f"{query}{i}", {"match": {"text": query}}, [], window, None, None, {}, {}, False,
+                        "caller", None)
+        first = FirstStageResult(candidates, {"value": 10}, {}, False, None, "client")
+        windows.put(key, CachedWindow(first, ranked, "reranked", window))
     window_bytes = (tracemalloc.get_traced_memory()[0] - base) / 200
     tracemalloc.stop()
     return {"score_entry_bytes": round(score), "embedding_entry_bytes": round(embedding),

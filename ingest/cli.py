@@ -23,7 +23,7 @@ from ingest.connect import (
     make_client,
 )
 from ingest.documents import FieldMapping
-from ingest.flow import FlowSettings, Interrupted
+from ingest.read_embed_write import FlowSettings, Interrupted
 from ingest.index import DEFAULT_PIPELINE, MappingRefused, cluster_reason
 from ingest.reindex import AliasError, IndexSource
 from ingest.run import IngestJob, JobError, Summary, run_job

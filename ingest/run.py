@@ -12,7 +12,7 @@ from ingest.checkpoint import Checkpoint, CheckpointStore
 from ingest.deadletter import DeadLetterFile
 from ingest.documents import BadRecord, FieldMapping, to_document
 from ingest.embed import Embedder
-from ingest.flow import COUNT_KEYS, FlowSettings, IngestFlow
+from ingest.read_embed_write import COUNT_KEYS, FlowSettings, IngestFlow
 from ingest.index import DEFAULT_PIPELINE, ensure_pipeline, prepare_index
 from ingest.progress import Progress
 from ingest.records import Source

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from relevance.stack import add_cluster_arguments
+from relevance.cluster_setup import add_cluster_arguments
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +95,8 @@ def stop_on_sigterm() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from relevance.cluster_setup import StackError
     from relevance.datasets import DatasetError
-    from relevance.stack import StackError
     from searchcore.errors import SearchError
     from searchcore.models import ModelNotFound
     from sidecar.settings import ConfigError

@@ -124,7 +124,7 @@ def _given_run_systems(dataset: Dataset, query_ids: list[str], options: EvalOpti
 
 def _end_to_end_systems(dataset: Dataset, queries: dict[str, str], options: EvalOptions,
                         context: dict[str, Any]) -> list[SystemRun]:
-    from relevance.stack import opened_index, sidecar_settings, upstream_for
+    from relevance.cluster_setup import opened_index, sidecar_settings, upstream_for
     from relevance.systems import PipelineRunner, plan_systems
 
     windows = list(options.windows or DEFAULT_WINDOWS)
@@ -148,7 +148,7 @@ def _end_to_end_systems(dataset: Dataset, queries: dict[str, str], options: Eval
 
 
 def index_options(options: Any, dataset: Dataset) -> Any:
-    from relevance.stack import IndexOptions
+    from relevance.cluster_setup import IndexOptions
     return IndexOptions(corpus=dataset.corpus, index=options.index, opensearch=options.opensearch,
                         user=options.user, password=options.password, data_dir=options.data_dir,
                         bi_encoder=options.bi_encoder, text_fields=options.text_fields, id_field=options.id_field,

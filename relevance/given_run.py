@@ -24,7 +24,7 @@ def rerank_system(dataset: Dataset, query_ids: list[str], reranker: str, *, wind
     the rest keep the run's order below them, as the sidecar serves a window."""
     from sidecar.rerank import load_scorer, rerank_documents
     from sidecar.respond import ScoreMode, rank
-    from sidecar.retrieve import Candidate as Stage1Candidate
+    from sidecar.retrieve import Candidate as FirstStageCandidate
 
     scorer = load_scorer(reranker, backend=backend)
     label = name or (model_label(reranker) if window is None else f"{model_label(reranker)}@{window}")
@@ -37,7 +37,7 @@ def rerank_system(dataset: Dataset, query_ids: list[str], reranker: str, *, wind
                                   deadline=None, cache=None, doc_keys=[f"{qid}/{c.doc_id}" for c in head],
                                   max_passages=max(2000, 20 * len(head)))
         seconds = time.perf_counter() - started
-        stage1 = [Stage1Candidate({"_id": c.doc_id}, c.score, position)
+        stage1 = [FirstStageCandidate({"_id": c.doc_id}, c.score, position)
                   for position, c in enumerate(candidates, start=1)]
         logits = list(scored.logits) if scored.reranked else []
         ranked = rank(stage1, logits, list(scored.passage_index) if logits else [], ScoreMode("raw"))

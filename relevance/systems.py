@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -93,20 +92,16 @@ class PipelineRunner:
     def _parts(self, spec: SystemSpec) -> tuple[Any, Any, Any]:
         from sidecar.app import Models
         from sidecar.metrics import get_metrics
-        from sidecar.pipeline import RerankPipeline
-        from sidecar.profiles import ProfileResolver
-        from sidecar.retrieve import Retriever
+        from sidecar.pipeline import build_pipeline
 
         settings = self.settings
         if spec.reranker:
             settings = replace(settings, defaults=replace(settings.defaults, reranker=spec.reranker))
         metrics = get_metrics()
         models = Models(settings, metrics)
-        profiles = ProfileResolver(settings, self.upstream)
-        rerank: Callable[..., Any] = models.rerank if spec.kind == "rerank" else _no_rerank
-        pipeline = RerankPipeline(settings, Retriever(self.upstream), profiles, embed=models.embed,
-                                  rerank=rerank, metrics=metrics)
-        return pipeline, models, profiles
+        pipeline = build_pipeline(settings, self.upstream, models, metrics=metrics,
+                                  rerank=None if spec.kind == "rerank" else _no_rerank)
+        return pipeline, models, pipeline.profiles
 
     def run(self, spec: SystemSpec, queries: dict[str, str], position: str = "") -> SystemRun:
         pipeline, models, profiles = self._parts(spec)
@@ -138,7 +133,7 @@ class PipelineRunner:
     def hybrid_hits(self, queries: dict[str, str], fusion: str, depth: int, desc: str = "hybrid retrieval"
                     ) -> dict[str, list[tuple[str, str]]]:
         """Each query's first `depth` hybrid candidates as (document id, the text the reranker reads)."""
-        from sidecar.pipeline import candidate_text
+        from sidecar.hit_text import candidate_text
 
         pipeline, _, profiles = self._parts(SystemSpec(f"hybrid-{fusion}", "hybrid", fusion=fusion))
         profile = self.profile(profiles)
@@ -156,7 +151,7 @@ class PipelineRunner:
 
     def document_texts(self, doc_ids: list[str]) -> dict[str, str]:
         """The reranker's text of each document that exists in the index."""
-        from sidecar.pipeline import candidate_text
+        from sidecar.hit_text import candidate_text
         from sidecar.profiles import ProfileResolver
 
         profile = self.profile(ProfileResolver(self.settings, self.upstream))

@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from relevance.stack import add_cluster_arguments
+from relevance.cluster_setup import add_cluster_arguments
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,9 +78,9 @@ def options_from(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
+    from relevance.cluster_setup import StackError
     from relevance.datasets import DatasetError
     from relevance.eval_cli import stop_on_sigterm
-    from relevance.stack import StackError
     from searchcore.errors import SearchError
     from searchcore.models import ModelNotFound
     try:

@@ -125,10 +125,9 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     """Build the sidecar. Tests pass Settings (and may inject an upstream or a scorer loader)."""
     from sidecar.instrument import upstream_observer
     from sidecar.metrics import get_metrics
-    from sidecar.pipeline import RerankPipeline
-    from sidecar.profiles import ProfileResolver
-    from sidecar.retrieve import Retriever
+    from sidecar.pipeline import build_pipeline
     from sidecar.routes import register_routes
+    from sidecar.services import EXTENSION_KEY, SidecarServices
     from sidecar.upstream import Upstream, UpstreamConfig
 
     settings = settings or Settings.load()
@@ -145,16 +144,11 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
         import torch
         torch.set_num_threads(settings.inference_threads)  # the bi-encoder and torch cross-encoders
     models = Models(settings, metrics, scorer_loader)
-    setup_headers = _basic_auth(settings.setup_username, settings.setup_password)
-    retriever = Retriever(upstream, setup_headers)
-    profiles = ProfileResolver(settings, upstream, setup_headers)
-    pipeline = RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=models.rerank,
-                              metrics=metrics)
+    pipeline = build_pipeline(settings, upstream, models, metrics=metrics)
     app = Flask("sidecar")
     app.url_map.merge_slashes = False  # `//` in a path is forwarded as sent, not redirected
     app.url_map.strict_slashes = False
-    app.extensions["rerank_sidecar"] = {"settings": settings, "upstream": upstream, "models": models,
-                                        "pipeline": pipeline, "profiles": profiles, "metrics": metrics}
+    app.extensions[EXTENSION_KEY] = SidecarServices(settings, upstream, models, pipeline, metrics)
     register_routes(app)
     if settings.auth.enabled:
         from sidecar.auth import register_auth
@@ -163,7 +157,7 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
         from sidecar.rerank_api import register_rerank_api
         register_rerank_api(app)
     if warm_up:
-        thread = threading.Thread(target=_warm_up, args=(models, profiles, settings), name="warm-up", daemon=True)
+        thread = threading.Thread(target=_warm_up, args=(models, pipeline.profiles, settings), name="warm-up", daemon=True)
         thread.start()
     else:
         models.ready.set()
@@ -188,11 +182,3 @@ def _unobserved(scorer: Any) -> Any:
 
 def _backend_of(scorer: Any) -> str:
     return str(getattr(getattr(scorer, "inner", scorer), "backend", "custom"))
-
-
-def _basic_auth(username: str | None, password: str | None) -> dict[str, str]:
-    if not username:
-        return {}
-    import base64
-    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}

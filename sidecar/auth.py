@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from flask import Flask, Response, g, request
 
 from searchcore.errors import SearchError
+from sidecar.services import services_of
 from sidecar.settings import AuthSettings
 
 
@@ -68,7 +69,7 @@ class Authenticator:
 def register_auth(app: Flask, settings: AuthSettings) -> None:
     """A before-request check (after the request id and metrics start): 401 or on with the credentials removed."""
     authenticator = Authenticator(settings)
-    app.extensions["rerank_sidecar"]["auth"] = authenticator
+    services_of(app).auth = authenticator
 
     @app.before_request
     def _authenticate() -> Response | None:

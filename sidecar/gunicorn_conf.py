@@ -13,7 +13,7 @@ from gunicorn.glogging import Logger
 
 bind = "127.0.0.1:9200"
 workers = 1
-worker_class = "sidecar.backpressure.SidecarWorker"   # gthread + a bound on queued requests (429)
+worker_class = "sidecar.gunicorn_worker.SidecarWorker"   # gthread + a bound on queued requests (429)
 threads = 8
 timeout = 120            # a worker stuck longer than this is restarted
 graceful_timeout = 30

@@ -1,33 +1,39 @@
-"""The only module that orchestrates a reranked search: plan -> embed -> retrieve -> rerank -> respond."""
+"""Where searches are orchestrated: one search goes plan -> embed -> retrieve -> rerank -> respond, and an
+`_msearch` fans its searches out over the same path. Routes only read the request and send the answer."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-from searchcore.bodies import parse_json_body
-from searchcore.errors import SearchError
-from sidecar.metrics import Metrics
+from searchcore.bodies import parse_json_body, parse_ndjson_pairs
+from searchcore.errors import IllegalArgument, SearchError
+from sidecar.hit_text import candidate_text
+from sidecar.metrics import Metrics, count_search_outcome
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
 from sidecar.profiles import ProfileResolver, Resolved
 from sidecar.query_text import mapped_field_check
-from sidecar.respond import Ranked, ScoreMode, extend, rank, render, stage1_source
+from sidecar.respond import Ranked, ScoreMode, extend, first_stage_source, rank, render
 from sidecar.retrieve import (
     FORWARDED_PARAMS,
     HIT_KEYS,
     MAX_RESULT_WINDOW,
     SUMMARY_KEYS,
-    FirstStage,
+    FirstStageRequest,
+    FirstStageResult,
     Retriever,
-    Stage1Request,
-    UpstreamAnswer,
+    UpstreamRefused,
+    index_path,
 )
 from sidecar.settings import Profile, Settings
-from sidecar.window_cache import WindowCache, caller_identity, window_key
+from sidecar.window_cache import WindowCache, WindowKey, caller_identity
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +47,20 @@ class Outcome:
     forward: bool = False
     forward_body: bytes | None = None
     rerank_status: str = "passthrough"
-    label: str = "_none"
+    metrics_index: str = "_none"   # the bounded `index` label of the request metrics
     stages: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
+class MsearchAnswer:
+    body: dict[str, Any]            # {"took", "responses"}: one answer per search, in order
+    statuses: list[str]             # each search's rerank status, for the X-Rerank-Status header
+    stages: dict[str, float]        # seconds per stage, summed over the searches
+
+
+@dataclass
 class CachedWindow:
-    first: FirstStage
+    first: FirstStageResult
     ranked: list[Ranked]
     status: str      # reranked, partial, skipped-<reason>: every page of this window says the same
     depth: int       # first-stage candidates fetched; a page past them deepens the window
@@ -72,21 +85,22 @@ class RerankPipeline:
         resolved = self.profiles.resolve(index, headers)
         if resolved.profile is None:
             status = f"skipped-{resolved.skipped}" if resolved.skipped else "passthrough"
-            return self._passthrough(raw_body, body, status, resolved.label)
+            return self._passthrough(raw_body, body, status, resolved.metrics_index)
         profile = resolved.profile
         limits = self.settings.limits
         plan = plan_search(body, params, headers, profile_window=profile.window,
                            max_window=min(profile.max_window, limits.max_window), limits=limits,
                            field_is_mapped=mapped_field_check(resolved.fields) if resolved.fields else None)
         if isinstance(plan, PassThrough):
-            return self._passthrough(raw_body, body, "passthrough", resolved.label, plan)
-        outcome = Outcome(label=resolved.label)
-        # the depth is not in the key: a later page reaching past the window deepens the same ranking
-        key = window_key(index, plan.query_text, plan.lexical_query, plan.filters, plan.window,
-                         _overrides(plan), plan.upstream_body.get("aggs"), plan.upstream_body.get("aggregations"),
-                         {k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
-                         {k: v for k, v in params.items() if k in FORWARDED_PARAMS},
-                         resolved.lexical_only, caller_identity(headers), profile)
+            return self._passthrough(raw_body, body, "passthrough", resolved.metrics_index, plan)
+        outcome = Outcome(metrics_index=resolved.metrics_index)
+        key = WindowKey(
+            index=index, query_text=plan.query_text, lexical_query=plan.lexical_query, filters=plan.filters,
+            window=plan.window, overrides=_overrides(plan),
+            aggregations=plan.upstream_body.get("aggs", plan.upstream_body.get("aggregations")),
+            hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
+            forwarded_params={k: v for k, v in params.items() if k in FORWARDED_PARAMS},
+            lexical_only=resolved.lexical_only, caller=caller_identity(headers), profile=profile)
         cached = self.windows.get(key)
         if cached is not None and cached.status.startswith("skipped") and plan.from_ == 0:
             cached = None   # a new first page tries the model again; later pages keep to the ranking they began on
@@ -98,11 +112,11 @@ class RerankPipeline:
             elif cached.depth < _depth(plan):
                 cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
                 self.windows.put(key, cached)
-        except UpstreamAnswer as exc:
+        except UpstreamRefused as exc:
             if not _result_window_too_large(exc):
                 raise
             # the index allows fewer hits than the window needs: the cluster answers the client's own request
-            return self._passthrough(raw_body, body, "skipped-result-window", resolved.label)
+            return self._passthrough(raw_body, body, "skipped-result-window", resolved.metrics_index)
         outcome.rerank_status = cached.status
         explain = plan.explain
         outcome.body = render(cached.first, cached.ranked, from_=plan.from_, size=plan.size,
@@ -111,9 +125,81 @@ class RerankPipeline:
         outcome.stages["total"] = time.monotonic() - started
         return outcome
 
+    def answer(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
+               request_id: str) -> Outcome:
+        """One search that never raises: errors answer OpenSearch-style, and the search is counted in the
+        metrics (stage timings, rerank status, fail-open reason). Runs in `msearch`'s threads too."""
+        try:
+            outcome = self.search(index, raw_body, dict(params), headers)
+        except SearchError as exc:
+            outcome = error_outcome(exc)
+        except Exception:  # never a trace: log it, answer OpenSearch-style
+            log.exception("request_id=%s search failed", request_id)
+            outcome = error_outcome(SearchError("internal error in the sidecar", status=500))
+        for stage, seconds in outcome.stages.items():
+            if stage != "total":
+                self.metrics.stage_seconds.labels(stage).observe(seconds)
+        count_search_outcome(self.metrics, outcome.rerank_status)
+        return outcome
+
+    def msearch(self, index: str | None, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
+                request_id: str) -> MsearchAnswer:
+        """`_msearch`: each search through `answer` on a few threads; those not reranked (no index, pass-through
+        profiles) go to the cluster together in one `_msearch` of their own, in their places in the answer."""
+        started = time.monotonic()
+        items = parse_msearch(raw_body, self.settings.limits.max_msearch_items)
+        shared = dict(params)
+
+        def run(i: int) -> Outcome:
+            header, body = items[i]
+            target = header.get("index", index)
+            if isinstance(target, list):
+                target = ",".join(target)
+            if not target:
+                return Outcome(forward=True)
+            item_params = {**shared, **{k: str(v).lower() if isinstance(v, bool) else str(v)
+                                        for k, v in header.items() if k != "index"}}
+            return self.answer(target, json.dumps(body).encode(), item_params, headers, request_id)
+
+        with ThreadPoolExecutor(max_workers=self.settings.msearch_concurrency) as pool:
+            outcomes = list(pool.map(run, range(len(items))))
+        results: list[Any] = [None] * len(items)
+        stages: dict[str, float] = {}
+        forwarded: list[int] = []
+        for i, outcome in enumerate(outcomes):
+            for stage, seconds in outcome.stages.items():   # the request's log line: summed over items
+                if stage != "total":
+                    stages[stage] = stages.get(stage, 0.0) + seconds
+            if outcome.forward:
+                forwarded.append(i)
+            else:
+                results[i] = {**(outcome.body if isinstance(outcome.body, dict) else {}), "status": outcome.status}
+        if forwarded:
+            sent = [(items[i][0], json.loads(outcomes[i].forward_body) if outcomes[i].forward_body else items[i][1])
+                    for i in forwarded]
+            for i, item in zip(forwarded, self._forward_msearch(index, sent, shared, headers), strict=True):
+                results[i] = item
+        return MsearchAnswer({"took": int((time.monotonic() - started) * 1000), "responses": results},
+                             [o.rerank_status for o in outcomes], stages)
+
+    def _forward_msearch(self, index: str | None, items: list[tuple[dict[str, Any], Any]],
+                         params: Mapping[str, str], headers: Mapping[str, str]) -> list[dict[str, Any]]:
+        payload = "".join(json.dumps(h) + "\n" + json.dumps(b) + "\n" for h, b in items).encode()
+        path = (index_path(index) if index else "") + "/_msearch"
+        if params:
+            path += "?" + urlencode(dict(params))
+        upstream_headers = {**headers, "Content-Type": "application/x-ndjson"}
+        status, answer = self.retriever.upstream.json("POST", path, payload, upstream_headers)
+        if status >= 300 or not isinstance(answer, dict) or len(answer.get("responses", [])) != len(items):
+            error = answer if isinstance(answer, dict) and "error" in answer else {
+                "error": {"root_cause": [], "type": "upstream_exception", "reason": "unexpected _msearch answer"},
+                "status": status}
+            return [error for _ in items]
+        return answer["responses"]
+
     # ---- stages ------------------------------------------------------------------------------
     def _first_stage(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
-                     params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> FirstStage:
+                     params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> FirstStageResult:
         t0 = time.monotonic()
         vector = None
         if not resolved.lexical_only:
@@ -121,7 +207,7 @@ class RerankPipeline:
             vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
         t1 = time.monotonic()
         outcome.stages["embed"] = t1 - t0
-        request = self._stage1_request(index, plan, profile, vector, params)
+        request = self._first_stage_request(index, plan, profile, vector, params)
         mode = self.retriever.mode(plan.overrides.retrieval or profile.retrieval, headers)
         first = self.retriever.retrieve(request, mode, headers)
         outcome.stages["retrieve"] = time.monotonic() - t1
@@ -152,8 +238,8 @@ class RerankPipeline:
         deeper = self._first_stage(index, plan, profile, resolved, params, headers, outcome)
         return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), cached.status, _depth(plan))
 
-    def _stage1_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float] | None,
-                        params: Mapping[str, str]) -> Stage1Request:
+    def _first_stage_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float] | None,
+                        params: Mapping[str, str]) -> FirstStageRequest:
         body = plan.upstream_body
         # what the cluster would count and aggregate for the client's own request
         aggs = body.get("aggs", body.get("aggregations"))
@@ -164,15 +250,15 @@ class RerankPipeline:
             if plan.post_filter is not None:
                 summary["post_filter"] = plan.post_filter
         summary.update({k: body[k] for k in SUMMARY_KEYS if k in body})
-        return Stage1Request(
+        return FirstStageRequest(
             index=index, lexical_query=plan.lexical_query, filters=plan.filters, vector=vector,
             vector_field=profile.vector_field, depth=_depth(plan),
             fusion=profile.fusion_config(plan.overrides.fusion),
-            source=stage1_source(plan.source, profile.text_fields, profile.vector_field),
+            source=first_stage_source(plan.source, profile.text_fields),
             hit_options={k: v for k, v in body.items() if k in HIT_KEYS}, summary_body=summary,
             params={k: v for k, v in params.items() if k in FORWARDED_PARAMS})
 
-    def _passthrough(self, raw_body: bytes, body: Any, status: str, label: str,
+    def _passthrough(self, raw_body: bytes, body: Any, status: str, metrics_index: str,
                      plan: PassThrough | None = None) -> Outcome:
         forward_body = None
         if plan is not None and plan.body_changed:
@@ -181,10 +267,10 @@ class RerankPipeline:
             stripped = strip_rerank_ext(body)
             if stripped is not body:
                 forward_body = json.dumps(stripped).encode()
-        return Outcome(forward=True, forward_body=forward_body, rerank_status=status, label=label)
+        return Outcome(forward=True, forward_body=forward_body, rerank_status=status, metrics_index=metrics_index)
 
 
-def _result_window_too_large(exc: UpstreamAnswer) -> bool:
+def _result_window_too_large(exc: UpstreamRefused) -> bool:
     return exc.status == 400 and "Result window is too large" in json.dumps(exc.upstream_body)
 
 
@@ -203,29 +289,32 @@ def _score_mode(profile: Profile, plan: SearchPlan) -> ScoreMode:
                      profile.sigmoid_temperature, profile.sigmoid_bias)
 
 
-def candidate_text(source: Mapping[str, Any], fields: tuple[str, ...], separator: str) -> str:
-    """The profile's text fields from `_source`, in order, joined (lists flattened, dotted paths followed)."""
-    parts: list[str] = []
-    for path in fields:
-        for value in _values_at(source, path.split(".")):
-            if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-                text = str(value).strip()
-                if text:
-                    parts.append(text)
-    return separator.join(parts)
+def parse_msearch(raw: bytes, max_items: int) -> list[tuple[dict[str, Any], Any]]:
+    items = parse_ndjson_pairs(raw)
+    if len(items) > max_items:
+        raise IllegalArgument(f"msearch has {len(items)} searches, more than the sidecar's limit of [{max_items}]")
+    return items
 
 
-def _values_at(node: Any, parts: list[str]) -> list[Any]:
-    if isinstance(node, list):
-        return [v for item in node for v in _values_at(item, parts)]
-    if not parts:
-        return [node]
-    if not isinstance(node, Mapping):
-        return []
-    if parts[0] in node:
-        return _values_at(node[parts[0]], parts[1:])
-    joined = ".".join(parts)  # a flattened key like {"a.b": ...}
-    return [node[joined]] if joined in node else []
+def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: Metrics,
+                   rerank: Callable[..., Any] | None = None) -> RerankPipeline:
+    """The search pipeline as the app serves it; relevance/ builds the systems it evaluates with it too.
+
+    `models` embeds and reranks (the sidecar's model service); `rerank` replaces its reranking (an evaluation
+    of the first stage alone). The setup credentials read mappings and create pipelines that callers may not.
+    """
+    setup_headers = basic_auth_headers(settings.setup_username, settings.setup_password)
+    retriever = Retriever(upstream, setup_headers)
+    profiles = ProfileResolver(settings, upstream, setup_headers)
+    return RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=rerank or models.rerank,
+                          metrics=metrics)
+
+
+def basic_auth_headers(username: str | None, password: str | None) -> dict[str, str]:
+    if not username:
+        return {}
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def error_outcome(exc: SearchError) -> Outcome:

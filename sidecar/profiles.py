@@ -36,7 +36,7 @@ class MappingUnavailable(Exception):
 class Resolved:
     profile: Profile | None
     contract: IndexContract | None
-    label: str                  # bounded metrics label: a configured pattern, a contract index, "_contract", "_none"
+    metrics_index: str          # bounded metrics label: a configured pattern, a contract index, "_contract", "_none"
     problem: str | None = None  # why an index that should be reranked is not (e.g. contract mismatch)
     skipped: str | None = None  # the fail-open reason when reranking is skipped: contract-mismatch, mapping-unavailable
     fields: frozenset[str] | None = None   # the index's field paths (None: not known)

@@ -18,6 +18,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from sidecar.rerank.passages import tokenizer_lock
+from sidecar.services import services_of
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +32,12 @@ class TeiError(Exception):
 
 
 def register_rerank_api(app: Flask) -> None:
-    parts = app.extensions["rerank_sidecar"]
+    services = services_of(app)
 
     @app.route("/rerank", methods=["POST"])
     def rerank() -> Response:
         g.route = "rerank"
-        settings = parts["settings"]
+        settings = services.settings
         try:
             body = _parse(_body(settings.limits.max_body_bytes), settings.limits.max_body_bytes)
             texts = body["texts"]
@@ -44,7 +45,7 @@ def register_rerank_api(app: Flask) -> None:
                 raise TeiError(f"batch size {len(texts)} > maximum allowed batch size "
                                f"{settings.limits.max_passages_per_request}", "Validation", 413)
             model = settings.rerank_endpoint_model or settings.defaults.reranker
-            ranks = _rank(parts["models"], model, body)
+            ranks = _rank(services.models, model, body)
         except TeiError as exc:
             return _answer({"error": exc.message, "error_type": exc.error_type}, exc.status)
         return _answer(ranks, 200)

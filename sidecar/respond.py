@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchcore.source_filter import filter_source, parse_source_spec
-from sidecar.retrieve import Candidate, FirstStage
+from sidecar.retrieve import Candidate, FirstStageResult
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def extend(ranked: list[Ranked], deeper: Sequence[Candidate]) -> list[Ranked]:
     return ranked + [Ranked(c, s) for c, s in zip(more, tail_scores(ranked[-1].score, len(more)), strict=True)]
 
 
-def render(first: FirstStage, ranked: list[Ranked], *, from_: int, size: int, source_spec: Any,
+def render(first: FirstStageResult, ranked: list[Ranked], *, from_: int, size: int, source_spec: Any,
            total_as_int: bool, explain: bool, took_ms: int) -> dict[str, Any]:
     """The `_search` response: the page of the ranked list, totals and aggregations from the cluster."""
     page = ranked[from_:from_ + size]
@@ -127,11 +127,10 @@ def _hit(ranked: Ranked, spec: Any, explain: bool) -> dict[str, Any]:
     return hit
 
 
-def stage1_source(client_spec: Any, text_fields: Sequence[str], vector_field: str) -> Any:
+def first_stage_source(client_spec: Any, text_fields: Sequence[str]) -> Any:
     """What stage 1 fetches: the client's `_source` plus the text the cross-encoder reads.
 
-    The vector field is left out unless the client asks for it by name (it is large and rarely wanted...
-    but when the client's spec is the default, the answer must match the cluster's, so it stays)."""
+    The default spec stays the default (vector field included), so the hits match what the cluster returns."""
     spec = _spec(client_spec)
     if spec is True:
         return True

@@ -28,7 +28,7 @@ MAX_RESULT_WINDOW = 10_000
 SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout")
 
 
-class UpstreamAnswer(SearchError):
+class UpstreamRefused(SearchError):
     """The cluster answered stage 1 with an error: the client gets that answer unchanged."""
 
     def __init__(self, status: int, body: Any) -> None:
@@ -49,7 +49,7 @@ class Candidate:
 
 
 @dataclass
-class FirstStage:
+class FirstStageResult:
     candidates: list[Candidate]
     total: Any
     shards: dict[str, Any]
@@ -59,7 +59,7 @@ class FirstStage:
 
 
 @dataclass(frozen=True)
-class Stage1Request:
+class FirstStageRequest:
     index: str
     lexical_query: dict[str, Any]
     filters: list[dict[str, Any]]
@@ -150,7 +150,7 @@ class Retriever:
         return name
 
     # ---- retrieval -----------------------------------------------------------------------
-    def retrieve(self, request: Stage1Request, mode: str, headers: Mapping[str, str]) -> FirstStage:
+    def retrieve(self, request: FirstStageRequest, mode: str, headers: Mapping[str, str]) -> FirstStageResult:
         if request.vector is None:
             return self._lexical(request, headers)
         if mode == "server":
@@ -158,7 +158,7 @@ class Retriever:
             if name is not None:
                 try:
                     return self._server(request, name, headers)
-                except UpstreamAnswer as exc:
+                except UpstreamRefused as exc:
                     if not _pipeline_missing(exc, name):
                         raise
                     # deleted on the cluster since: create it again and retry once
@@ -170,7 +170,7 @@ class Retriever:
                         return self._server(request, name, headers)
         return self._client(request, headers)
 
-    def _server(self, request: Stage1Request, pipeline: str, headers: Mapping[str, str]) -> FirstStage:
+    def _server(self, request: FirstStageRequest, pipeline: str, headers: Mapping[str, str]) -> FirstStageResult:
         # search pipelines apply to _search only (an _msearch header cannot name one)
         hybrid = {"hybrid": {"queries": [request.lexical_query, request.knn_query()],
                              "pagination_depth": request.depth}}
@@ -181,11 +181,11 @@ class Retriever:
         summary = self._search(request.index, request.params, request.summary_body, headers)
         candidates = [Candidate(hit, float(hit.get("_score") or 0.0), rank)
                       for rank, hit in enumerate(main["hits"]["hits"], start=1)]
-        return FirstStage(candidates, summary["hits"].get("total"), summary.get("_shards", {}),
+        return FirstStageResult(candidates, summary["hits"].get("total"), summary.get("_shards", {}),
                           bool(main.get("timed_out") or summary.get("timed_out")), summary.get("aggregations"),
                           "server")
 
-    def _lexical(self, request: Stage1Request, headers: Mapping[str, str]) -> FirstStage:
+    def _lexical(self, request: FirstStageRequest, headers: Mapping[str, str]) -> FirstStageResult:
         """No vector field: the candidates are the lexical query's own top hits, in its order and scores."""
         items = [({}, request.leg_body(request.lexical_query, True))]
         if request.wants_aggregations:
@@ -194,7 +194,7 @@ class Retriever:
         lexical = answers[0]
         candidates = [Candidate(hit, float(hit.get("_score") or 0.0), rank)
                       for rank, hit in enumerate(lexical["hits"]["hits"], start=1)]
-        return FirstStage(candidates, lexical["hits"].get("total"), lexical.get("_shards", {}),
+        return FirstStageResult(candidates, lexical["hits"].get("total"), lexical.get("_shards", {}),
                           bool(lexical.get("timed_out")), answers[1].get("aggregations") if len(answers) > 1 else None,
                           "lexical")
 
@@ -204,10 +204,10 @@ class Retriever:
         status, answer = self.upstream.json("POST", f"{index_path(index)}/_search" + (f"?{query}" if query else ""),
                                             body, headers)
         if status >= 300:
-            raise UpstreamAnswer(status, answer)
+            raise UpstreamRefused(status, answer)
         return checked_search_answer(answer)
 
-    def _client(self, request: Stage1Request, headers: Mapping[str, str]) -> FirstStage:
+    def _client(self, request: FirstStageRequest, headers: Mapping[str, str]) -> FirstStageResult:
         lexical_body = request.leg_body(request.lexical_query, True)
         items = [({}, lexical_body), ({}, request.leg_body(request.knn_query(), False))]
         if request.wants_aggregations:
@@ -228,10 +228,10 @@ class Retriever:
         # the lexical leg is the client's query (post_filter included) with its total options: its total is the
         # cluster's own for the client's request, whatever the depth
         total = lexical["hits"].get("total")
-        return FirstStage(candidates, total, lexical.get("_shards", {}), bool(lexical.get("timed_out")),
+        return FirstStageResult(candidates, total, lexical.get("_shards", {}), bool(lexical.get("timed_out")),
                           answers[2].get("aggregations") if len(answers) > 2 else None, "client")
 
-    def _msearch(self, request: Stage1Request, items: Sequence[tuple[dict[str, Any], dict[str, Any]]],
+    def _msearch(self, request: FirstStageRequest, items: Sequence[tuple[dict[str, Any], dict[str, Any]]],
                  headers: Mapping[str, str]) -> list[dict[str, Any]]:
         """All stage-1 searches in one round trip; any failed item fails stage 1 with the cluster's answer."""
         lines = []
@@ -243,7 +243,7 @@ class Retriever:
         path = "/_msearch" + (f"?{query}" if query else "")
         status, answer = self.upstream.json("POST", path, payload, {**headers, "Content-Type": "application/x-ndjson"})
         if status >= 300:
-            raise UpstreamAnswer(status, answer)
+            raise UpstreamRefused(status, answer)
         responses = answer.get("responses", []) if isinstance(answer, dict) else None
         if not isinstance(responses, list):
             raise UpstreamMalformedResponse("malformed response from upstream: an _msearch answer without "
@@ -251,10 +251,10 @@ class Retriever:
         for item in responses:
             if isinstance(item, dict) and "error" in item:
                 status = item.get("status")
-                raise UpstreamAnswer(status if isinstance(status, int) and 400 <= status < 600 else 500, dict(item))
+                raise UpstreamRefused(status if isinstance(status, int) and 400 <= status < 600 else 500, dict(item))
             checked_search_answer(item)
         if len(responses) != len(items):
-            raise UpstreamAnswer(502, {"error": {"root_cause": [], "type": "upstream_exception",
+            raise UpstreamRefused(502, {"error": {"root_cause": [], "type": "upstream_exception",
                                                  "reason": "the cluster answered stage 1 with too few responses"},
                                        "status": 502})
         return responses
@@ -276,7 +276,7 @@ def _header_params(params: Mapping[str, str]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k in FORWARDED_PARAMS and k != "timeout"}
 
 
-def _pipeline_missing(exc: UpstreamAnswer, name: str) -> bool:
+def _pipeline_missing(exc: UpstreamRefused, name: str) -> bool:
     return exc.status in (400, 404) and f"Pipeline {name} is not defined" in exc.reason
 
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 AUTH_HEADERS = ("authorization", "cookie", "x-api-key", "securitytenant", "x-forwarded-user", "x-proxy-user",
@@ -25,8 +26,28 @@ def caller_identity(headers: Mapping[str, str]) -> str:
     return hashlib.sha256(material.encode()).hexdigest()
 
 
-def window_key(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+@dataclass(frozen=True)
+class WindowKey:
+    """Everything that decides a reranked window, and nothing that only picks a page of it.
+
+    The depth is left out on purpose: a later page that reaches past the window deepens the same ranking.
+    """
+
+    index: str
+    query_text: str
+    lexical_query: Any
+    filters: Any
+    window: int
+    overrides: Any          # the request's ext.rerank overrides (window, fusion, score mode, budget, retrieval)
+    aggregations: Any
+    hit_options: Any        # highlight, stored_fields...: they shape the hits the window holds
+    forwarded_params: Any   # query-string parameters stage 1 forwards
+    lexical_only: bool
+    caller: str             # caller_identity(): one caller's hits are never served to another
+    profile: Any
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
 
 
 class WindowCache:
@@ -36,25 +57,26 @@ class WindowCache:
         self._entries: OrderedDict[str, tuple[float, Any]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> Any | None:
+    def get(self, key: WindowKey) -> Any | None:
+        digest = key.digest()
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._entries.get(digest)
             if entry is None:
                 return None
             expires, value = entry
             if expires < time.monotonic():
-                del self._entries[key]
+                del self._entries[digest]
                 return None
-            self._entries.move_to_end(key)
+            self._entries.move_to_end(digest)
             return value
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: WindowKey, value: Any) -> None:
         if self.max_entries <= 0 or self.ttl_s <= 0:
             return
-        now = time.monotonic()
+        now, digest = time.monotonic(), key.digest()
         with self._lock:
-            self._entries[key] = (now + self.ttl_s, value)
-            self._entries.move_to_end(key)
+            self._entries[digest] = (now + self.ttl_s, value)
+            self._entries.move_to_end(digest)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
             # expired windows go as new ones come, not only when asked for again (from the least

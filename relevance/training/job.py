@@ -59,7 +59,7 @@ def load_judgments(options: TrainOptions) -> tuple[list[QueryJudgments], Path | 
 
 
 def train_reranker(options: TrainOptions) -> dict[str, Any]:
-    from relevance.stack import IndexOptions
+    from relevance.cluster_setup import IndexOptions
 
     judgments, corpus = load_judgments(options)
     judgments = sorted(judgments, key=lambda j: j.qid)[: options.max_queries]
@@ -92,7 +92,7 @@ def train_reranker(options: TrainOptions) -> dict[str, Any]:
 
 def _mine(options: TrainOptions, index_options: Any, judgments: list[QueryJudgments]) -> str:
     """Hybrid candidates for every query through the sidecar's pipeline (hard negatives, validation lists)."""
-    from relevance.stack import opened_index, sidecar_settings, upstream_for
+    from relevance.cluster_setup import opened_index, sidecar_settings, upstream_for
     from relevance.systems import PipelineRunner
 
     with opened_index(index_options) as (stack, index, _):

@@ -48,7 +48,7 @@ def test_localsearch_answers_400_for_wrongly_typed_search_json(tmp_path, body):
 def test_the_json_error_pages_of_the_gunicorn_worker():
     import socket
 
-    from sidecar.backpressure import rejection_body, write_opensearch_error
+    from sidecar.gunicorn_worker import rejection_body, write_opensearch_error
     left, right = socket.socketpair()
     with left, right:
         write_opensearch_error(left, 414, "URI Too Long", "line too long: 9000 bytes")

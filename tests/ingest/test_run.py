@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from ingest.flow import FlowSettings, Interrupted
 from ingest.index import DEFAULT_PIPELINE, hybrid_pipeline_body
+from ingest.read_embed_write import FlowSettings, Interrupted
 from ingest.reindex import IndexSource
 from ingest.run import IngestJob, JobError, run_job
 from ingest.sources import open_source

@@ -25,6 +25,8 @@ from gunicorn import util
 from gunicorn.workers.gthread import ThreadWorker
 from werkzeug.datastructures import EnvironHeaders
 
+from sidecar.services import EXTENSION_KEY
+
 log = logging.getLogger("sidecar.routes")   # the per-request log lines share the routes' logger
 SHED_THREADS = 2
 ALWAYS_SERVED = frozenset({"/-/healthy", "/-/ready", "/metrics"})
@@ -77,8 +79,8 @@ class SidecarWorker(ThreadWorker):
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
-        parts = getattr(self.wsgi, "extensions", {}).get("rerank_sidecar")
-        self.max_in_flight = parts["settings"].limits.max_in_flight if parts else 0
+        services = getattr(self.wsgi, "extensions", {}).get(EXTENSION_KEY)
+        self.max_in_flight = services.settings.limits.max_in_flight if services else 0
         if self.max_in_flight:
             self.wsgi = ShedGate(self.wsgi, self.max_in_flight)
 
