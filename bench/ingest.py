@@ -32,7 +32,7 @@ from ingest.embed import SentenceEmbedder  # noqa: E402
 from ingest.read_embed_write import FlowSettings  # noqa: E402
 from ingest.run import IngestJob, run_job  # noqa: E402
 from ingest.sources import open_source  # noqa: E402
-from sidecar.serve import start_localsearch_process  # noqa: E402
+from localsearch.process import start_localsearch_process  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:

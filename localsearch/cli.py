@@ -50,3 +50,15 @@ class _Server(BaseApplication):
 def run(args: argparse.Namespace) -> int:
     _Server(args).run()
     return 0
+
+
+def main() -> int:
+    """`python -m localsearch.cli`: the engine alone, without the product's command line."""
+    parser = argparse.ArgumentParser(prog="localsearch", description=__doc__)
+    add_arguments(parser)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run(parser.parse_args())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

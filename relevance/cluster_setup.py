@@ -56,7 +56,7 @@ def open_stack(url: str | None, data_dir: Path, user: str | None = None, passwor
 
 def start_localsearch(data_dir: Path, timeout_s: float = 120.0) -> tuple[subprocess.Popen[bytes], str]:
     """`rerank-sidecar localsearch` on a free loopback port, its log in the data folder's parent."""
-    from sidecar.serve import LocalsearchStartError, start_localsearch_process
+    from localsearch.process import LocalsearchStartError, start_localsearch_process
 
     try:
         return start_localsearch_process(data_dir, log_dir=data_dir.parent, timeout_s=timeout_s)

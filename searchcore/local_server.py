@@ -51,21 +51,22 @@ def wait_until_ready(url: str, process: subprocess.Popen[bytes] | None = None, *
         if process is not None and process.poll() is not None:
             raise ServerNotReady(f"{name} exited with status {process.returncode} before {url} answered"
                                  + _tail(log_tail))
-        if ready(_status(url)):
+        status = _status(url)
+        if status is not None and ready(status):
             return
         time.sleep(interval)
     raise ServerNotReady(f"{name} at {url} was not ready within {timeout:.0f} s" + _tail(log_tail))
 
 
-def _status(url: str) -> int:
-    """The answer's HTTP status; 599 when nothing answers (yet)."""
+def _status(url: str) -> int | None:
+    """The answer's HTTP status; None while nothing answers."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code
     except (OSError, ValueError):
-        return 599
+        return None
 
 
 def _tail(log_tail: Callable[[], str] | None) -> str:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from searchcore.local_server import ServerNotReady, any_answer, free_port, wait_until_ready
+from localsearch.process import LocalsearchStartError, start_localsearch_process
 
 log = logging.getLogger(__name__)
 
@@ -101,34 +101,6 @@ def clear_metrics_dir(directory: Path, *, remove: bool) -> None:
         return
     for path in directory.glob("*.db"):   # only prometheus_client's files: the folder may hold others
         path.unlink(missing_ok=True)
-
-
-class LocalsearchStartError(RuntimeError):
-    pass
-
-
-def start_localsearch_process(data_dir: Path, *, log_dir: Path | None = None, timeout_s: float = 120.0
-                              ) -> tuple[subprocess.Popen[bytes], str]:
-    """`rerank-sidecar localsearch` in its own process on a free loopback port, once it answers HTTP; its
-    output goes to `log_dir`/localsearch-PORT.log when given, else to ours."""
-    port = free_port()
-    command = [sys.executable, "-m", "sidecar.cli", "--log-level", "WARNING", "localsearch",
-               "--data", str(data_dir), "--port", str(port)]
-    see = ""
-    if log_dir is None:
-        process = subprocess.Popen(command)
-    else:
-        log_path = log_dir / f"localsearch-{port}.log"
-        see = f"; see {log_path}"
-        with log_path.open("ab") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(url, process, timeout=timeout_s, ready=any_answer, name="localsearch")
-    except ServerNotReady as exc:
-        process.kill()
-        raise LocalsearchStartError(f"{exc}{see}") from exc
-    return process, url
 
 
 def start_embedded(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
