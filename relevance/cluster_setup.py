@@ -6,14 +6,16 @@ import argparse
 import base64
 import hashlib
 import logging
+import os
 import re
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from searchcore.models import DEFAULT_BI_ENCODER
 from sidecar.settings import Profile, Settings
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,7 @@ def sidecar_settings(stack: Stack, *, reranker: str, windows: list[int], backend
 
 
 def add_cluster_arguments(parser: argparse.ArgumentParser, index_help: str) -> None:
-    """The options that say where the documents are, shared by `eval` and `train-reranker` (IndexOptions)."""
+    """The options that say where the documents are, shared by `eval` and `train-reranker` (ClusterOptions)."""
     group = parser.add_argument_group("index and cluster (default: localsearch started over --data-dir)")
     group.add_argument("--opensearch", metavar="URL", help="cluster URL (default $OPENSEARCH_URL, else localsearch)")
     group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
@@ -175,34 +177,42 @@ def add_cluster_arguments(parser: argparse.ArgumentParser, index_help: str) -> N
 
 
 @dataclass(frozen=True)
-class IndexOptions:
-    """Where the documents are: an existing index, or a corpus to ingest (into localsearch by default)."""
+class ClusterOptions:
+    """Where the documents are (an existing index, or a corpus to ingest, into localsearch by default) and how
+    they are embedded: what `eval` and `train-reranker` share (add_cluster_arguments)."""
 
-    corpus: Path | None = None
     index: str | None = None
     opensearch: str | None = None
     user: str | None = None
     password: str | None = field(default=None, repr=False)
     data_dir: Path = Path("data/localsearch")
-    bi_encoder: str = "all-MiniLM-L6-v2"
+    bi_encoder: str = DEFAULT_BI_ENCODER
     text_fields: tuple[str, ...] = ("title", "text")
     id_field: str | None = None
-    state_dir: Path = Path(".rerank-ingest")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, env: Mapping[str, str] = os.environ) -> ClusterOptions:
+        return cls(index=args.index, opensearch=args.opensearch or env.get("OPENSEARCH_URL"),
+                   user=args.user or env.get("OPENSEARCH_USER"), password=args.password or env.get("OPENSEARCH_PASSWORD"),
+                   data_dir=Path(args.data_dir or env.get("RERANK_DATA_DIR") or "data/localsearch"),
+                   bi_encoder=args.bi_encoder or env.get("RERANK_BI_ENCODER") or DEFAULT_BI_ENCODER,
+                   text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
+                   id_field=args.id_field)
 
 
 @contextmanager
-def opened_index(options: IndexOptions) -> Iterator[tuple[Stack, str, bool]]:
-    """(the cluster, the index name, whether it was ingested now); localsearch stops on exit."""
+def opened_index(options: ClusterOptions, corpus: Path | None, state_dir: Path) -> Iterator[tuple[Stack, str, bool]]:
+    """(the cluster, the index name, whether `corpus` was ingested now); localsearch stops on exit."""
     stack = open_stack(options.opensearch, options.data_dir, options.user, options.password)
     try:
         index, ingested = options.index, False
         if index is None:
-            if options.corpus is None:
+            if corpus is None:
                 raise StackError("give a corpus (DATASET) to ingest, or --index NAME for an index that exists")
-            index = index_name_for(options.corpus, options.text_fields, options.bi_encoder)
-            ingested = ensure_ingested(stack, options.corpus, index, text_fields=options.text_fields,
+            index = index_name_for(corpus, options.text_fields, options.bi_encoder)
+            ingested = ensure_ingested(stack, corpus, index, text_fields=options.text_fields,
                                        bi_encoder=options.bi_encoder, id_field=options.id_field,
-                                       state_dir=options.state_dir, user=options.user, password=options.password)
+                                       state_dir=state_dir, user=options.user, password=options.password)
         yield stack, index, ingested
     finally:
         stack.close()

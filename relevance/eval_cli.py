@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from relevance.cluster_setup import add_cluster_arguments
@@ -49,8 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> object:
+    from relevance.cluster_setup import ClusterOptions
     from relevance.evaluate import EvalOptions
-    from searchcore.models import DEFAULT_BI_ENCODER
     from sidecar.settings import Settings
 
     settings = Settings.load(env=os.environ)
@@ -67,53 +64,15 @@ def options_from(args: argparse.Namespace) -> object:
         windows=windows, fusions=[f.strip() for f in args.fusions.split(",") if f.strip()],
         rerank_fusion=args.rerank_fusion, baseline=args.baseline,
         out=Path(args.out or Path("eval-results") / name),
-        opensearch=args.opensearch or os.environ.get("OPENSEARCH_URL"),
-        user=args.user or os.environ.get("OPENSEARCH_USER"),
-        password=args.password or os.environ.get("OPENSEARCH_PASSWORD"), index=args.index,
-        data_dir=Path(args.data_dir or os.environ.get("RERANK_DATA_DIR") or "data/localsearch"),
-        bi_encoder=args.bi_encoder or os.environ.get("RERANK_BI_ENCODER") or DEFAULT_BI_ENCODER,
-        text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
-        id_field=args.id_field, relevance_level=args.relevance_level, max_queries=args.max_queries,
+        cluster=ClusterOptions.from_args(args), relevance_level=args.relevance_level, max_queries=args.max_queries,
         seed=args.seed, backend=args.backend or settings.rerank_backend, calibrate=args.calibrate,
         config=Path(args.config) if args.config else None, threads=args.threads or settings.inference_threads,
         blends=blends)
 
 
-@contextmanager
-def stop_on_sigterm() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C while the command runs, so the localsearch it started is stopped too."""
-    import signal
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def run(args: argparse.Namespace) -> int:
-    from relevance.cluster_setup import StackError
-    from relevance.datasets import DatasetError
-    from searchcore.errors import SearchError
-    from searchcore.models import ModelNotFound
-    from sidecar.settings import ConfigError
-
-    try:
-        options = options_from(args)
-        with stop_on_sigterm():
-            return _run(options)
-    except (DatasetError, StackError, ConfigError, ModelNotFound, ValueError) as exc:
-        print(f"rerank-sidecar eval: error: {exc}", file=sys.stderr)
-        return 2
-    except SearchError as exc:
-        print(f"rerank-sidecar eval: error: {exc.reason}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rerank-sidecar eval: interrupted", file=sys.stderr)
-        return 130
+    from relevance.command import run_command
+    return run_command("eval", lambda: _run(options_from(args)))
 
 
 def _run(options: object) -> int:

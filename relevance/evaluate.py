@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from relevance.blend import blended
+from relevance.cluster_setup import ClusterOptions
 from relevance.datasets import Dataset, load_dataset
 from relevance.measures import PRIMARY, compare, means, per_query
 from relevance.systems import SystemRun, SystemSpec, model_label
@@ -32,14 +33,7 @@ class EvalOptions:
     rerank_fusion: str = "min_max"
     baseline: str | None = None
     out: Path = Path("eval-results")
-    opensearch: str | None = None
-    user: str | None = None
-    password: str | None = None
-    index: str | None = None
-    data_dir: Path = Path("data/localsearch")
-    bi_encoder: str = "sentence-transformers/all-MiniLM-L6-v2"
-    text_fields: tuple[str, ...] = ("title", "text")
-    id_field: str | None = None
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
     relevance_level: int = 1
     max_queries: int | None = None
     seed: int = 0
@@ -71,8 +65,8 @@ def choose_queries(dataset: Dataset, limit: int | None, seed: int) -> list[str]:
 
 def evaluate(options: EvalOptions) -> Evaluation:
     dataset = load_dataset(options.dataset, qrels=options.qrels, topics=options.topics, split=options.split)
-    if options.dataset is None and options.index:
-        dataset.name = options.index  # judgments for an existing index: name the results after it
+    if options.dataset is None and options.cluster.index:
+        dataset.name = options.cluster.index  # judgments for an existing index: name the results after it
     query_ids = choose_queries(dataset, options.max_queries, options.seed)
     if options.blends and dataset.is_run:
         raise ValueError("--blend needs the hybrid first stage (end to end): a given run's scores are not "
@@ -128,7 +122,7 @@ def _end_to_end_systems(dataset: Dataset, queries: dict[str, str], options: Eval
     from relevance.systems import PipelineRunner, plan_systems
 
     windows = list(options.windows or DEFAULT_WINDOWS)
-    with opened_index(index_options(options, dataset)) as (stack, index, ingested):
+    with opened_index(options.cluster, dataset.corpus, options.out / ".ingest-state") as (stack, index, ingested):
         context.update({"index": index, "ingested": ingested,
                         "cluster": "localsearch (started by eval)" if stack.process else "given cluster"})
         settings = sidecar_settings(stack, reranker=(options.rerankers or ["unused"])[0], windows=windows,
@@ -145,14 +139,6 @@ def _end_to_end_systems(dataset: Dataset, queries: dict[str, str], options: Eval
             return runs
         finally:
             upstream.close()
-
-
-def index_options(options: Any, dataset: Dataset) -> Any:
-    from relevance.cluster_setup import IndexOptions
-    return IndexOptions(corpus=dataset.corpus, index=options.index, opensearch=options.opensearch,
-                        user=options.user, password=options.password, data_dir=options.data_dir,
-                        bi_encoder=options.bi_encoder, text_fields=options.text_fields, id_field=options.id_field,
-                        state_dir=options.out / ".ingest-state")
 
 
 def _profile_of(runner: Any) -> dict[str, Any]:

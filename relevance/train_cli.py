@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from pathlib import Path
 
 from relevance.cluster_setup import add_cluster_arguments
@@ -48,9 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> object:
+    from relevance.cluster_setup import ClusterOptions
     from relevance.training.finetune import TrainConfig
     from relevance.training.job import TrainOptions
-    from searchcore.models import DEFAULT_BI_ENCODER
 
     if not args.clicks and not args.qrels and not (args.dataset and Path(args.dataset, "corpus.jsonl").is_file()):
         raise ValueError("give judgments: --qrels with --topics (or a BEIR folder), or --clicks")
@@ -65,38 +63,20 @@ def options_from(args: argparse.Namespace) -> object:
                         pos_weight=args.pos_weight, device=args.device)
     return TrainOptions(
         train=train, dataset=args.dataset, qrels=args.qrels, topics=args.topics,
-        clicks=Path(args.clicks) if args.clicks else None, index=args.index,
-        opensearch=args.opensearch or os.environ.get("OPENSEARCH_URL"),
-        user=args.user or os.environ.get("OPENSEARCH_USER"),
-        password=args.password or os.environ.get("OPENSEARCH_PASSWORD"),
-        data_dir=Path(args.data_dir or os.environ.get("RERANK_DATA_DIR") or "data/localsearch"),
-        bi_encoder=args.bi_encoder or os.environ.get("RERANK_BI_ENCODER") or DEFAULT_BI_ENCODER,
-        text_fields=tuple(f.strip() for f in (args.text_field or "title,text").split(",") if f.strip()),
-        id_field=args.id_field, relevance_level=args.relevance_level, negatives=args.negatives,
+        clicks=Path(args.clicks) if args.clicks else None, cluster=ClusterOptions.from_args(args),
+        relevance_level=args.relevance_level, negatives=args.negatives,
         mine_depth=args.mine_depth, skip_top=args.skip_top, fusion=args.fusion,
         validation_fraction=args.validation_fraction, max_queries=args.max_queries)
 
 
 def run(args: argparse.Namespace) -> int:
-    from relevance.cluster_setup import StackError
-    from relevance.datasets import DatasetError
-    from relevance.eval_cli import stop_on_sigterm
-    from searchcore.errors import SearchError
-    from searchcore.models import ModelNotFound
-    try:
-        options = options_from(args)
-        from relevance.training.job import train_reranker
-        with stop_on_sigterm():
-            report = train_reranker(options)  # type: ignore[arg-type]
-    except (DatasetError, StackError, ModelNotFound, ValueError, OSError) as exc:
-        print(f"rerank-sidecar train-reranker: error: {exc}", file=sys.stderr)
-        return 2
-    except SearchError as exc:
-        print(f"rerank-sidecar train-reranker: error: {exc.reason}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rerank-sidecar train-reranker: interrupted", file=sys.stderr)
-        return 130
+    from relevance.command import run_command
+    return run_command("train-reranker", lambda: _train(options_from(args)))
+
+
+def _train(options: object) -> int:
+    from relevance.training.job import train_reranker
+    report = train_reranker(options)  # type: ignore[arg-type]
     print(f"trained on {report['train_pairs']} pairs ({report['train_positives']} positive) from "
           f"{report['train_queries']} queries in {report['train_seconds']:.0f} s on {report['device']}, "
           f"{report['steps']} steps, final loss {report['train_loss']:.4f}")

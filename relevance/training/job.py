@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from relevance.cluster_setup import ClusterOptions
 from relevance.datasets import DatasetError, load_dataset
 from relevance.training.examples import (
     QueryJudgments,
@@ -30,14 +31,7 @@ class TrainOptions:
     qrels: str | None = None
     topics: str | None = None
     clicks: Path | None = None
-    index: str | None = None
-    opensearch: str | None = None
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    data_dir: Path = Path("data/localsearch")
-    bi_encoder: str = "all-MiniLM-L6-v2"
-    text_fields: tuple[str, ...] = ("title", "text")
-    id_field: str | None = None
+    cluster: ClusterOptions = field(default_factory=ClusterOptions)
     relevance_level: int = 1
     negatives: int = 4
     mine_depth: int = 30
@@ -59,23 +53,17 @@ def load_judgments(options: TrainOptions) -> tuple[list[QueryJudgments], Path | 
 
 
 def train_reranker(options: TrainOptions) -> dict[str, Any]:
-    from relevance.cluster_setup import IndexOptions
-
     judgments, corpus = load_judgments(options)
     judgments = sorted(judgments, key=lambda j: j.qid)[: options.max_queries]
     if not judgments:
         raise DatasetError("no judged query to train on")
-    index_options = IndexOptions(corpus=corpus, index=options.index, opensearch=options.opensearch,
-                                 user=options.user, password=options.password, data_dir=options.data_dir,
-                                 bi_encoder=options.bi_encoder, text_fields=options.text_fields,
-                                 id_field=options.id_field, state_dir=options.train.out / ".ingest-state")
     index = None
-    if corpus is None and options.index is None and options.clicks is not None:
+    if corpus is None and options.cluster.index is None and options.clicks is not None:
         log.info("no index or corpus given: no hard negatives mined, the click log's own negatives only")
         for j in judgments:
             j.candidates = [d for d in j.labels if d in j.texts]
     else:
-        index = _mine(options, index_options, judgments)
+        index = _mine(options, corpus, judgments)
     train, validation = split(judgments, options.validation_fraction, options.train.seed)
     pairs = training_pairs(train, options.negatives, options.train.seed, options.skip_top)
     log.info("%d training queries (%d pairs), %d validation queries", len(train), len(pairs), len(validation))
@@ -90,12 +78,12 @@ def train_reranker(options: TrainOptions) -> dict[str, Any]:
     return report
 
 
-def _mine(options: TrainOptions, index_options: Any, judgments: list[QueryJudgments]) -> str:
+def _mine(options: TrainOptions, corpus: Path | None, judgments: list[QueryJudgments]) -> str:
     """Hybrid candidates for every query through the sidecar's pipeline (hard negatives, validation lists)."""
     from relevance.cluster_setup import opened_index, sidecar_settings, upstream_for
     from relevance.systems import PipelineRunner
 
-    with opened_index(index_options) as (stack, index, _):
+    with opened_index(options.cluster, corpus, options.train.out / ".ingest-state") as (stack, index, _):
         settings = sidecar_settings(stack, reranker="unused", windows=[options.mine_depth])
         upstream = upstream_for(stack)
         try:
