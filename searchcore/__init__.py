@@ -7,6 +7,7 @@
 - `cluster`: what kind of cluster answers, and which plugins it has
 - `contract`: the index contract between ingest and the sidecar (`_meta` and the k-NN mapping)
 - `models`: resolving and loading a sentence-transformers model offline
+- `local_server`: a free loopback port, and waiting until a started server answers
 
-It imports nothing from sidecar/, localsearch/, ingest/ or relevance/ (tests/test_architecture.py checks).
+It imports nothing from sidecar/, localsearch/, ingest/ or relevance/ (tests/core/test_import_rules.py checks).
 """
