@@ -15,9 +15,10 @@ from werkzeug.wrappers import Request, Response
 from localsearch import cat
 from localsearch.bulk import WriteOp, parse_ndjson
 from localsearch.engine import Engine, InvalidIndexName, nested_settings
+from localsearch.execute import collect, count, search
 from localsearch.failures import XContentParseError, malformed_body
 from localsearch.mapping_rules import display
-from localsearch.search import count, parse_request, search
+from localsearch.search import parse_request
 from searchcore.bodies import BodyNotJson, parse_json_body, parse_ndjson_pairs
 from searchcore.errors import IllegalArgument, IndexNotFound, ParsingError, SearchError
 from searchcore.source_filter import filter_source, parse_source_spec
@@ -372,7 +373,6 @@ class LocalsearchApp:
             req = parse_request(body, params)
             targets = self._targets(request, index)
             if req.scroll is not None:
-                from localsearch.search import collect
                 found = collect(self.engine, targets, req, 0)
                 return 200, self.engine.scrolls.open(targets, req, found.hits, found.total, found.max_score)
             return 200, search(self.engine, targets, req)
