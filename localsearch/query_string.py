@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from localsearch import query_params as qp
 from localsearch.failures import QueryShardError, unsupported
 
 # Characters that end a term unless escaped (Lucene's classic QueryParser); "-" and "+" only start an operator.
@@ -335,8 +336,7 @@ class _Context:
             if all(occur == Occur.MustNot for occur, _ in clauses):  # Queries.fixNegativeQueryIfNeeded
                 clauses.append((Occur.Must, Query.const_score_query(Query.all_query(), 0.0)))
             shoulds = sum(occur == Occur.Should for occur, _ in clauses)
-            from localsearch.dsl import _minimum_should_match
-            msm = _minimum_should_match(minimum_should_match, shoulds) if minimum_should_match is not None else 0
+            msm = qp.minimum_should_match(minimum_should_match, shoulds) if minimum_should_match is not None else 0
             query = Query.boolean_query(clauses, msm) if msm else Query.boolean_query(clauses)
         return Query.boost_query(query, group.boost) if group.boost != 1.0 else query
 
