@@ -7,8 +7,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from localsearch.engine import nested_settings
 from localsearch.handlers.api import Api
+from localsearch.index_settings import nested_settings
 from localsearch.mapping_rules import display
 from searchcore.errors import IndexNotFound, ParsingError
 
