@@ -6,7 +6,7 @@ from typing import Any
 
 from tantivy import Occur, Query
 
-from localsearch import clause_params
+from localsearch import clause_params, compound_params
 from localsearch import query_params as qp
 from localsearch.dsl.full_text import FullTextQueries
 from localsearch.dsl.nodes import Bool, ConstScore, Knn, Lexical, Node
@@ -96,10 +96,10 @@ class Compiler(FullTextQueries, TermLevelQueries):
         return Lexical(Query.empty_query())
 
     def q_bool(self, spec: dict[str, Any]) -> Node:
-        groups: dict[str, list[Node]] = {k: [] for k in clause_params.BOOL_CLAUSES}
+        groups: dict[str, list[Node]] = {k: [] for k in compound_params.BOOL_CLAUSES}
         options: dict[str, Any] = {"boost": 1.0, "minimum_should_match": None}
         for key, value in spec.items():  # in request order: the first bad field is the one reported
-            parsed = clause_params.bool_option(key, value)
+            parsed = compound_params.bool_option(key, value)
             if key in groups:
                 groups[key] += [self.clause_of("bool", key, c) for c in _clauses(parsed)]  # null: no clause
             else:
@@ -134,7 +134,7 @@ class Compiler(FullTextQueries, TermLevelQueries):
             if key == "filter":
                 inner = self.node(value)
             else:
-                parsed = clause_params.constant_score_option(key, value)
+                parsed = compound_params.constant_score_option(key, value)
                 boost = parsed if key == "boost" else boost
         boost = qp.check_boost("constant_score", boost)
         if inner is None:
@@ -150,7 +150,7 @@ class Compiler(FullTextQueries, TermLevelQueries):
             if key == "queries" and isinstance(value, (dict, list)):
                 nodes += [self.node(c) for c in _clauses(value)]
             else:
-                options[key] = clause_params.dis_max_option(key, value)
+                options[key] = compound_params.dis_max_option(key, value)
         boost = qp.check_boost("dis_max", options["boost"])
         clause_params.check_tie_breaker(options["tie_breaker"])
         if not all(isinstance(n, Lexical) for n in nodes):
@@ -167,7 +167,7 @@ class Compiler(FullTextQueries, TermLevelQueries):
         p: dict[str, Any] = {"boost": 1.0}
         filter_node = None
         for key, value in params.items():  # in request order
-            p[key] = clause_params.knn_option(key, value)
+            p[key] = compound_params.knn_option(key, value)
             if key == "filter":
                 try:
                     filter_node = self.node(value)
