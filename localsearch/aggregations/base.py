@@ -7,11 +7,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from localsearch.datemath import parse_date_millis
 from localsearch.dsl import compile_query
 from localsearch.failures import ShardError
 from localsearch.hits import Hit
 from localsearch.index import View
-from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, parse_date_millis
+from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES
 from localsearch.sorting import field_values
 from searchcore.errors import IllegalArgument, ParsingError
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from localsearch.mappings import parse_date_millis
+from localsearch.datemath import parse_date_millis
 from searchcore.errors import IllegalArgument
 
 DEFAULT_DATE_FORMAT = "strict_date_optional_time"

@@ -9,14 +9,12 @@ from tantivy import Occur, Query
 
 from localsearch import clause_params
 from localsearch import query_params as qp
+from localsearch.coercion import coerce_value
 from localsearch.dsl.nodes import Lexical, Node
 from localsearch.failures import (
     unsupported,
 )
-from localsearch.mappings import (
-    FieldMapping,
-    coerce_value,
-)
+from localsearch.mappings import FieldMapping
 from localsearch.query_string import compile_query_string, compile_simple_query_string
 from searchcore.errors import ParsingError, SearchError
 

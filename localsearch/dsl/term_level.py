@@ -12,6 +12,7 @@ from tantivy import Occur, Query
 
 from localsearch import clause_params
 from localsearch import query_params as qp
+from localsearch.coercion import coerce_value, stored_float
 from localsearch.datemath import parse_bound, supported_format
 from localsearch.dsl.nodes import Lexical, Node
 from localsearch.failures import (
@@ -20,13 +21,7 @@ from localsearch.failures import (
     unsupported,
 )
 from localsearch.lexical import BM25_SCALE
-from localsearch.mappings import (
-    FLOAT_TYPES,
-    INTEGER_TYPES,
-    FieldMapping,
-    coerce_value,
-    stored_float,
-)
+from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, FieldMapping
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 

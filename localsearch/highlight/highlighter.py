@@ -5,10 +5,11 @@ from __future__ import annotations
 import fnmatch
 from typing import Any
 
+from localsearch.coercion import coerce_value, iter_leaf_values
 from localsearch.highlight.fragments import highlight_values
 from localsearch.highlight.matchers import extract_matchers
 from localsearch.index import View
-from localsearch.mappings import Mapping, coerce_value, iter_leaf_values
+from localsearch.mappings import Mapping
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 DEFAULTS = {"pre_tags": ["<em>"], "post_tags": ["</em>"], "fragment_size": 100, "number_of_fragments": 5,
