@@ -1,4 +1,4 @@
-"""Index mappings: parse and validate them, map documents dynamically, coerce field values."""
+"""Index mappings: parse and validate them, and map new fields of documents dynamically."""
 
 from __future__ import annotations
 
