@@ -1,4 +1,4 @@
-"""A document's leaf values, each coerced as its mapped field stores it (numbers, booleans, dates), as OpenSearch's mappers do."""
+"""A document's leaf values, each coerced as its mapped field stores it, as OpenSearch's mappers do."""
 
 from __future__ import annotations
 

@@ -28,6 +28,8 @@ DEFAULT_TRACK_TOTAL_HITS = 10_000
 
 @dataclass
 class SearchRequest:
+    """A parsed `_search` request: what to match, which page, and what each hit shows."""
+
     query: dict[str, Any]
     post_filter: dict[str, Any] | None = None  # narrows the hits and their total, not the aggregations
     from_: int = 0
@@ -54,6 +56,8 @@ class SearchRequest:
 
 @dataclass
 class Hit:
+    """One matching document of one index, its score, and its sort values when the search sorts."""
+
     state: IndexState
     view: View
     id: str

@@ -46,23 +46,24 @@ PARAMS = {
 def parse_aggs(body: Any) -> list[Agg]:
     """Validate an `aggs` object the way OpenSearch's AggregatorFactories parser does."""
     if not isinstance(body, dict):
-        raise ParsingError(f"Unexpected token {json_token(body)} in [aggs]: aggregations definitions must start with the "
-                           "name of the aggregation.")
+        raise ParsingError(f"Unexpected token {json_token(body)} in [aggs]: aggregations definitions must start "
+                           "with the name of the aggregation.")
     out = []
     for name, definition in body.items():
         if not _VALID_NAME.fullmatch(name):
             raise ParsingError(f"Invalid aggregation name [{name}]. Aggregation names can contain any character "
                                "except '[', ']', and '>'")
         if not isinstance(definition, dict):
-            raise ParsingError(f"Aggregation definition for [{name} starts with a [{json_token(definition)}], expected a "
-                               "[START_OBJECT].")
+            raise ParsingError(f"Aggregation definition for [{name} starts with a [{json_token(definition)}], "
+                               "expected a [START_OBJECT].")
         kind: str | None = None
         params: Any = None
         subs: list[Agg] | None = None
         meta = None
         for key, value in definition.items():
             if not isinstance(value, dict):
-                raise ParsingError(f"Expected [START_OBJECT] under [{key}], but got a [{json_token(value)}] in [{name}]")
+                raise ParsingError(f"Expected [START_OBJECT] under [{key}], but got a [{json_token(value)}] in "
+                                   f"[{name}]")
             if key == "meta":
                 meta = value
             elif key in ("aggs", "aggregations"):

@@ -1,4 +1,4 @@
-"""Compile a query clause for one index's view: dispatch by query name, compound clauses (bool, constant_score, dis_max) and knn."""
+"""Compile a query clause for one index's view: dispatch by name, compound clauses (bool, dis_max, ...) and knn."""
 
 from __future__ import annotations
 

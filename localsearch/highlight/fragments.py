@@ -1,4 +1,4 @@
-"""Passages and fragments as the unified highlighter makes them: sentence passages bounded by fragment_size, scored, tagged."""
+"""Passages and fragments as the unified highlighter makes them: sentences within fragment_size, scored, tagged."""
 
 from __future__ import annotations
 

@@ -39,7 +39,8 @@ def compile_simple_query_string(compiler: Any, spec: dict[str, Any]) -> Any:
     return Query.boost_query(query, boost) if boost != 1.0 else query
 
 
-def _simple_sequence(context: QueryStringContext, tokens: list[str], position: int, and_default: bool) -> tuple[Any, int]:
+def _simple_sequence(context: QueryStringContext, tokens: list[str], position: int, and_default: bool
+                     ) -> tuple[Any, int]:
     default = Occur.Must if and_default else Occur.Should
     top: Any = None
     top_clauses: list[tuple[Any, Any]] = []
