@@ -12,6 +12,7 @@ import calendar
 import datetime as dt
 import re
 import time
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from searchcore.errors import ParsingError, SearchError
@@ -147,3 +148,33 @@ def _round(moment: dt.datetime, unit: str, round_up: bool) -> dt.datetime:
 
 def _failed(value: object) -> SearchError:
     return ParsingError(f"failed to parse date field [{value}] with format [{DEFAULT_FORMAT}]")
+
+
+def parse_date_millis(value: Any) -> int:
+    """strict_date_optional_time||epoch_millis, OpenSearch's default date format, to epoch millis."""
+    if isinstance(value, bool):
+        raise ValueError(f"failed to parse date field [{value}]")
+    if isinstance(value, (int, float)):
+        return int(value)
+    text = str(value)
+    # strict_date_optional_time; the slash form is what dynamic mapping detects as a date too
+    parsed = parse_date(text) if "/" not in text else parse_date_or_none(text)
+    if parsed is None:
+        if re.fullmatch(r"-?\d+", text):
+            return int(text)
+        raise ValueError(f"failed to parse date field [{value}] with format "
+                         "[strict_date_optional_time||epoch_millis]")
+    return parsed
+
+
+def parse_date_or_none(text: str) -> int | None:
+    candidate = text.strip().replace("/", "-")
+    if candidate.endswith("Z"):
+        candidate = candidate[:-1] + "+00:00"
+    try:
+        moment = dt.datetime.fromisoformat(candidate)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp() * 1000)

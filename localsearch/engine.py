@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import re
 import threading
 import time
 import uuid
@@ -14,31 +13,31 @@ from typing import Any
 
 from localsearch.bulk import (
     WriteOp,
-    check_concurrency,
-    item_error,
-    item_result,
-    merge_update,
-    new_doc_id,
 )
-from localsearch.failures import Unsupported, WrappedError, unsupported
-from localsearch.index import IndexState, derived_source, parse_interval
-from localsearch.mapping_rules import JavaError, validate_mapping
+from localsearch.index import IndexState, parse_interval
+from localsearch.index_settings import (
+    DYNAMIC_SETTINGS,
+    STATIC_SETTINGS,
+    SettingsError,
+    flatten_settings,
+    new_mapping,
+    normalize_settings,
+    setting_text,
+)
+from localsearch.mapping_rules import validate_mapping
 from localsearch.mappings import Mapping
 from localsearch.pipelines import SearchPipeline
-from localsearch.store import DocWrite, Store
+from localsearch.store import Store
+from localsearch.write_batch import WriteBatch
 from searchcore.errors import (
     IllegalArgument,
     IndexNotFound,
     ResourceAlreadyExists,
     ResourceNotFound,
     SearchError,
-    VersionConflict,
 )
 
 _INVALID_NAME_CHARS = set('\\/*?"<>| ,#:')
-DYNAMIC_SETTINGS = {"refresh_interval", "number_of_replicas", "search.default_pipeline", "max_result_window",
-                    "knn.algo_param.ef_search", "default_pipeline", "mapping.total_fields.limit"}
-STATIC_SETTINGS = {"knn", "number_of_shards", "codec", "uuid", "creation_date", "provided_name", "version.created"}
 
 
 class InvalidIndexName(SearchError):
@@ -351,7 +350,7 @@ class Engine:
         everything written is durable before this returns."""
         started = time.monotonic()
         with self.write_lock:
-            batch = _Batch(self)
+            batch = WriteBatch(self)
             items = [batch.run(op) for op in ops]
             batch.commit()
             if refresh in ("true", "", "wait_for", True):
@@ -368,224 +367,6 @@ class Engine:
     def get_doc(self, index: str, doc_id: str) -> tuple[IndexState, Any]:
         state = self.concrete(index)
         return state, state.live.get(doc_id)
-
-
-class _Batch:
-    """Stages a bulk request's items over the live state, then persists them in one transaction."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.overlay: dict[tuple[str, str], Any] = {}  # (index, id) -> (source, seq_no, version) | None
-        self.deleted: dict[tuple[str, str], int] = {}  # (index, id) -> version of the delete
-        self.mappings: dict[str, Mapping] = {}
-        self.writes: list[tuple[IndexState, DocWrite, Any]] = []
-        self.touched: dict[str, IndexState] = {}
-
-    def current(self, state: IndexState, doc_id: str) -> tuple[dict[str, Any], int, int] | None:
-        key = (state.name, doc_id)
-        if key in self.overlay:
-            return self.overlay[key]
-        stored = state.live.get(doc_id)
-        return None if stored is None else (stored.source, stored.seq_no, stored.version)
-
-    def run(self, op: WriteOp) -> dict[str, Any]:
-        index_name = op.index
-        uuid_ = "_na_"
-        try:
-            if op.error:
-                raise op.error
-            if not index_name:
-                raise SearchError("Validation Failed: 1: index is missing;", status=400,
-                                  error_type="action_request_validation_exception")
-            state = self._target(index_name)
-            index_name, uuid_ = state.name, state.uuid
-            return self._apply(state, op)
-        except SearchError as exc:
-            return item_error(op, index_name, exc, uuid_)
-
-    def _target(self, name: str) -> IndexState:
-        try:
-            return self.engine.concrete(name)
-        except IndexNotFound:
-            self.engine.validate_name(name)
-            self.engine.create_index(name)  # action.auto_create_index defaults to true
-            return self.engine.indices[name]
-
-    def _apply(self, state: IndexState, op: WriteOp) -> dict[str, Any]:
-        if op.action in ("index", "create") and op.id is None:
-            op.id = new_doc_id()
-        if op.id is None:
-            raise SearchError("Validation Failed: 1: id is missing;", status=400,
-                              error_type="action_request_validation_exception")
-        if len(op.id.encode()) > 512:
-            raise SearchError(f"Validation Failed: 1: id [{op.id[:20]}...] is too long, must be no longer than "
-                              "512 bytes but was: " + str(len(op.id.encode())) + ";",
-                              status=400, error_type="action_request_validation_exception")
-        current = self.current(state, op.id)
-        check_concurrency(op.params, op.id, current[1] if current else None)
-        if op.action == "delete":
-            return self._delete(state, op, current)
-        source = op.body
-        upserted = False
-        if op.action == "update":
-            source, upserted = merge_update(current[0] if current else None, op.body, op.id)
-            if not upserted and source == current[0] and op.body.get("detect_noop", True):
-                return item_result(op, state.name, op.id, current[2], current[1], "noop", 200)
-        elif op.action == "create" and current is not None:
-            raise VersionConflict(f"[{op.id}]: version conflict, document already exists (current version "
-                                  f"[{current[2]}])")
-        mapping = self.mappings.get(state.name, state.mapping)
-        if isinstance(source, dict):
-            update = mapping.dynamic_update(source, op.id)
-            if update:
-                mapping = mapping.merged({"properties": update})
-        parsed = state.parse(op.id, source, mapping)
-        if parsed.vectors and str(state.setting("knn", "false")).lower() == "true":
-            source = derived_source(source, parsed.vectors)
-        self.mappings[state.name] = mapping
-        seq_no = state.next_seq_no
-        state.next_seq_no += 1
-        version = current[2] + 1 if current else self.deleted_version(state, op.id) + 1
-        self.overlay[(state.name, op.id)] = (source, seq_no, version)
-        self.writes.append((state, DocWrite(state.name, op.id, seq_no, version, source), parsed))
-        self.touched[state.name] = state
-        created = current is None
-        status = 201 if created else 200
-        return item_result(op, state.name, op.id, version, seq_no, "created" if created else "updated", status)
-
-    def deleted_version(self, state: IndexState, doc_id: str) -> int:
-        """The version a deleted document had: versions go on from it (OpenSearch keeps delete tombstones)."""
-        return self.deleted.get((state.name, doc_id), state.tombstones.get(doc_id, 0))
-
-    def _delete(self, state: IndexState, op: WriteOp, current: Any) -> dict[str, Any]:
-        seq_no = state.next_seq_no
-        state.next_seq_no += 1
-        if current is None:
-            version = self.deleted_version(state, op.id) + 1
-            self.deleted[(state.name, op.id)] = version
-            return item_result(op, state.name, op.id, version, seq_no, "not_found", 404)
-        version = current[2] + 1
-        self.deleted[(state.name, op.id)] = version
-        self.overlay[(state.name, op.id)] = None
-        self.writes.append((state, DocWrite(state.name, op.id, seq_no, version, None), None))
-        self.touched[state.name] = state
-        return item_result(op, state.name, op.id, version, seq_no, "deleted", 200)
-
-    def commit(self) -> None:
-        for (index, doc_id), version in self.deleted.items():
-            self.engine.indices[index].tombstones[doc_id] = version
-        if not self.writes:
-            return
-        rows = []
-        for name, state in self.touched.items():
-            row = state.row()
-            if name in self.mappings:
-                row.mappings = self.mappings[name].to_json()
-            rows.append(row)
-        self.engine.store.write_docs([w for _, w, _ in self.writes], rows)
-        for name, mapping in self.mappings.items():
-            state = self.engine.indices[name]
-            if mapping.to_json() != state.mapping.to_json():
-                state.set_mapping(mapping)
-        for state, write, parsed in self.writes:
-            if write.source is None:
-                state.apply_delete(write.id)
-            else:
-                state.apply_write(write.id, write.source, write.seq_no, write.version, parsed)
-
-
-# ---- settings helpers -------------------------------------------------------------------------
-
-def flatten_settings(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """{"index": {"knn": true}} and {"index.knn": true} both become {"knn": True}."""
-    flat: dict[str, Any] = {}
-    for key, value in settings.items():
-        full = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten_settings(value, f"{full}."))
-        else:
-            flat[full] = value
-    return {k.removeprefix("index."): v for k, v in flat.items()}
-
-
-def new_mapping(body: Any, settings: dict[str, Any]) -> Mapping:
-    """The mapping of a new index; errors worded as index creation words them ("Failed to parse mapping")."""
-    try:
-        if isinstance(body, dict):
-            validate_mapping(body, settings)
-        return Mapping(body)
-    except (Unsupported, IllegalArgument):
-        raise
-    except SearchError as exc:
-        cause: Any = {"type": exc.error_type, "reason": exc.reason} if isinstance(exc, JavaError) else exc
-        raise WrappedError(f"Failed to parse mapping [_doc]: {exc.reason}", cause, status=400,
-                           error_type="mapper_parsing_exception") from exc
-
-
-class SettingsError(SearchError):
-    status, error_type = 400, "settings_exception"
-
-
-def normalize_settings(settings: Any) -> dict[str, Any]:
-    if not isinstance(settings, dict):
-        raise SearchError("[settings] must be an object", status=400, error_type="parse_exception")
-    flat = flatten_settings(settings)
-    unknown = sorted(k for k in flat if k not in DYNAMIC_SETTINGS | STATIC_SETTINGS
-                     and not k.startswith(("analysis.", "similarity.", "knn.")))
-    if unknown:
-        raise SettingsError(f"unknown setting [index.{unknown[0]}] please check that any required plugins are "
-                            "installed, or check the breaking changes documentation for removed settings")
-    if "refresh_interval" in flat:
-        try:
-            parse_interval(str(flat["refresh_interval"]))
-        except ValueError as exc:
-            raise IllegalArgument(f"failed to parse setting [index.refresh_interval] with value "
-                                  f"[{flat['refresh_interval']}] as a time value: unit is missing or "
-                                  "unrecognized") from exc
-    if "knn" in flat and str(flat["knn"]).lower() not in ("true", "false"):
-        raise IllegalArgument(f"Failed to parse value [{flat['knn']}] as only [true] or [false] are allowed.")
-    for key in ("number_of_shards", "number_of_replicas"):
-        if key in flat and not re.fullmatch(r"\d+", str(flat[key])):
-            raise IllegalArgument(f"Failed to parse value [{flat[key]}] for setting [index.{key}]")
-    if "number_of_shards" in flat and int(flat["number_of_shards"]) < 1:
-        raise IllegalArgument(f"Failed to parse value [{flat['number_of_shards']}] for setting "
-                              "[index.number_of_shards] must be >= 1")
-    if "number_of_shards" in flat and int(flat["number_of_shards"]) > 1:
-        # BM25 statistics are per shard in OpenSearch: one index of several shards scores differently
-        raise unsupported("[index.number_of_shards] above 1")
-    index: dict[str, Any] = {"number_of_shards": "1", "number_of_replicas": "1"}
-    index.update({k: setting_text(v) for k, v in flat.items()})
-    return {"index": index}
-
-
-def setting_text(value: Any) -> Any:
-    """Settings are strings (lists of strings for list settings), as OpenSearch returns them."""
-    if isinstance(value, list):
-        return [setting_text(v) for v in value]
-    return str(value).lower() if isinstance(value, bool) else str(value)
-
-
-def nested_settings(flat: dict[str, Any]) -> dict[str, Any]:
-    """Flat `index.*` keys as GET _settings shows them: nested on dots, except where a key is both a value and
-    a prefix (`knn` and `knn.algo_param.ef_search` give `knn` and `knn.algo_param: {ef_search}`)."""
-    leaves = {k: v for k, v in flat.items() if "." not in k}
-    groups: dict[str, dict[str, Any]] = {}
-    for key, value in flat.items():
-        if "." in key:
-            head, rest = key.split(".", 1)
-            groups.setdefault(head, {})[rest] = value
-    out: dict[str, Any] = dict(leaves)
-    for head, rest in groups.items():
-        if head not in leaves:
-            out[head] = nested_settings(rest)
-            continue
-        joined: dict[str, dict[str, Any]] = {}
-        for key, value in rest.items():
-            second, _, tail = key.partition(".")
-            joined.setdefault(f"{head}.{second}", {})[tail] = value
-        for key, sub in joined.items():
-            out[key] = sub[""] if list(sub) == [""] else nested_settings(sub)
-    return out
 
 
 def _safe_interval(state: IndexState) -> float | None:

@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 import tantivy
 
+from localsearch.coercion import coerce_value, iter_leaf_values
 from localsearch.lexical import LexicalIndex
-from localsearch.mappings import Mapping, coerce_value, iter_leaf_values
+from localsearch.mappings import Mapping
 from localsearch.store import IndexRow
 from localsearch.vectors import VectorField, check_vector
 from searchcore.errors import MapperParsingError

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from localsearch.failures import SearchPhaseFailure
+from localsearch.hits import Collected, Hit, SearchRequest, render
 from localsearch.index import parse_interval
-from localsearch.search import Collected, Hit, SearchRequest, render
 from searchcore.errors import IllegalArgument, SearchContextMissing, SearchError
 
 MAX_KEEP_ALIVE = 24 * 3600.0

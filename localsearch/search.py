@@ -1,42 +1,31 @@
-"""`_search`, `_count` and `_msearch`: parse the request, collect hits over indices, shape the response."""
+"""Parse a `_search` body and URL parameters into a SearchRequest, and the window check each shard makes."""
 
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from localsearch.dsl import compile_query, post_filtered, single_key
+from localsearch.aggregations.parse import parse_aggs
+from localsearch.dsl import compile_query, single_key
 from localsearch.failures import (
     ShardError,
-    ShardSearchException,
     Unsupported,
-    all_shards_failed,
     json_token,
-    shard_entry,
     unsupported,
 )
+from localsearch.hits import DEFAULT_TRACK_TOTAL_HITS, SearchRequest
+
+# Collected, Hit and raise_if_all_failed are re-exported: hybrid.py imports them from here
+from localsearch.hits import Collected as Collected
+from localsearch.hits import Hit as Hit
+from localsearch.hits import raise_if_all_failed as raise_if_all_failed
 from localsearch.index import IndexState, View
-from localsearch.sorting import (
-    SortKey,
-    check_sort,
-    compare,
-    parse_search_after,
-    parse_sort,
-    sort_hits,
-    sort_values,
-    tracks_scores,
-)
-from localsearch.sorting import (
-    field_values as field_values,  # re-exported: aggregations read values here
-)
+from localsearch.mappings import Mapping
+from localsearch.sorting import parse_sort
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
-from searchcore.source_filter import SourceSpec, filter_source, parse_source_spec
+from searchcore.source_filter import parse_source_spec
 
 MAX_RESULT_WINDOW = 10_000
-DEFAULT_TRACK_TOTAL_HITS = 10_000
 SUPPORTED_KEYS = {"query", "from", "size", "sort", "_source", "track_total_hits", "search_after", "min_score",
                   "version", "seq_no_primary_term", "timeout", "ext", "stored_fields", "docvalue_fields", "fields",
                   "track_scores", "explain", "script_fields", "aggs", "aggregations", "highlight", "terminate_after",
@@ -44,54 +33,6 @@ SUPPORTED_KEYS = {"query", "from", "size", "sort", "_source", "track_total_hits"
 KNOWN_UNSUPPORTED = {"rescore", "collapse", "suggest", "pit", "slice", "indices_boost",
                      "runtime_mappings", "search_pipeline"}
 
-
-@dataclass
-class SearchRequest:
-    query: dict[str, Any]
-    post_filter: dict[str, Any] | None = None  # narrows the hits and their total, not the aggregations
-    from_: int = 0
-    size: int = 10
-    sort: list[SortKey] | None = None
-    source: SourceSpec = True
-    track_total_hits: bool | int = DEFAULT_TRACK_TOTAL_HITS
-    total_as_int: bool = False
-    search_after: list[Any] | None = None
-    min_score: float | None = None
-    version: bool = False
-    seq_no_primary_term: bool = False
-    track_scores: bool = False
-    explain: bool = False
-    value_fields: list[str] = field(default_factory=list)
-    aggs: dict[str, Any] | None = None
-    highlight: dict[str, Any] | None = None
-    pipeline: str | None = None
-    scroll: str | None = None
-    terminate_after: int | None = None
-    no_stored_fields: bool = False  # stored_fields: _none_ (hits carry neither _id nor _source)
-    ignore_unavailable: bool = False
-
-
-@dataclass
-class Hit:
-    state: IndexState
-    view: View
-    id: str
-    score: float
-    sort: list[Any] | None = None
-
-
-@dataclass
-class Collected:
-    """What the shards found: ordered hits, the total, and the shards that failed (a partial result)."""
-
-    hits: list[Hit]
-    total: int
-    max_score: float | None
-    failures: list[tuple[IndexState, ShardError]] = field(default_factory=list)
-    terminated_early: bool = False
-
-
-# ---- request parsing ------------------------------------------------------------------------
 
 def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     if body is None:
@@ -143,7 +84,6 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     req.ignore_unavailable = params.get("ignore_unavailable") == "true"
     check_syntax(req.query)
     if req.aggs is not None:
-        from localsearch.aggregations import parse_aggs
         parse_aggs(req.aggs)
     return req
 
@@ -173,7 +113,6 @@ def check_syntax(query: dict[str, Any]) -> None:
 
 @functools.cache
 def _empty_view() -> View:
-    from localsearch.mappings import Mapping
     return IndexState("_syntax_check", "_na_", 0, {"index": {}}, Mapping({})).view
 
 
@@ -224,97 +163,6 @@ def _value_fields(value: Any) -> list[str]:
     return out
 
 
-# ---- execution ------------------------------------------------------------------------------
-
-def search(engine: Any, targets: Sequence[IndexState], req: SearchRequest) -> dict[str, Any]:
-    started = time.monotonic()
-    collected = collect(engine, targets, req, req.from_ + req.size)
-    page = collected.hits[req.from_:req.from_ + req.size]
-    response = render(targets, req, page, collected)
-    if req.aggs:
-        from localsearch.aggregations import aggregate
-        try:
-            response["aggregations"] = aggregate(req.aggs, matched_documents(engine, targets, req))
-        except ShardError as exc:
-            raise all_shards_failed([(t.name, t.uuid, exc) for t in targets]) from exc
-    response["took"] = int((time.monotonic() - started) * 1000)
-    return response
-
-
-def collect(engine: Any, targets: Sequence[IndexState], req: SearchRequest, needed: int) -> Collected:
-    """Ordered hits (at least `needed` of them when that many match), the total and the max score."""
-    kind, _ = single_key(req.query)
-    if kind == "hybrid":
-        from localsearch.hybrid import collect_hybrid
-        return collect_hybrid(engine, targets, req)
-    out = Collected([], 0, None)
-    for state in targets:
-        try:
-            hits, total, terminated = _collect_shard(state, state.view, req, needed)
-        except ShardError as exc:
-            out.failures.append((state, exc))
-            continue
-        out.hits += hits
-        out.total += total
-        out.terminated_early |= terminated
-    raise_if_all_failed(targets, out.failures)
-    order = {t.name: i for i, t in enumerate(targets)}
-    if req.sort:
-        out.hits = sort_hits(out.hits, lambda h: h.sort, req.sort, lambda h: _doc_order(h, order))
-    else:
-        out.hits.sort(key=lambda h: (-h.score, *_doc_order(h, order)))
-    if req.size > 0 or req.scroll is not None:
-        out.max_score = max((h.score for h in out.hits), default=None)
-    return out
-
-
-def raise_if_all_failed(targets: Sequence[IndexState], failures: list[tuple[IndexState, ShardError]]) -> None:
-    if failures and len(failures) == len(targets):
-        raise all_shards_failed([(s.name, s.uuid, e) for s, e in failures])
-
-
-def _doc_order(hit: Hit, order: dict[str, int]) -> tuple[int, int]:
-    return order[hit.state.name], hit.view.docs[hit.id].ordinal
-
-
-def _collect_shard(state: IndexState, view: View, req: SearchRequest, needed: int
-                   ) -> tuple[list[Hit], int, bool]:
-    """One index's part of a search, with the checks its shard makes (they fail this index only)."""
-    check_window(state, req)
-    if req.search_after is not None:
-        if not req.sort:
-            raise ShardError("Sort must contain at least one field.")
-        if req.from_ > 0:
-            raise ShardSearchException("`from` parameter must be set to 0 when `search_after` is used.")
-    if req.sort:
-        check_sort(req.sort, view)
-    node = compile_query(req.query, view)
-    if req.post_filter is not None:  # before terminate_after: the shard counts only documents that pass it
-        node = post_filtered(node, compile_query(req.post_filter, view))
-    terminated = False
-    if req.sort or req.min_score is not None or req.scroll is not None or req.terminate_after:
-        scored = list(node.all(view).items())
-        if req.terminate_after:  # the shard stops collecting after this many documents, in index order
-            scored.sort(key=lambda kv: view.docs[kv[0]].ordinal)
-            terminated = len(scored) > req.terminate_after
-            scored = scored[:req.terminate_after]
-        total = len(scored)
-    else:
-        top, total = node.top(view, max(needed, 1))
-        scored = [(d, s) for d, s in top if d in view.docs]
-    hits = [Hit(state, view, d, s) for d, s in scored]
-    if req.min_score is not None:
-        hits = [h for h in hits if h.score >= float(req.min_score)]
-        total = len(hits)
-    if req.sort:
-        for hit in hits:
-            hit.sort = sort_values(req.sort, view, hit.id, hit.score)
-        if req.search_after is not None:
-            after = parse_search_after(req.search_after, req.sort, view)
-            hits = [h for h in hits if compare(h.sort, after, req.sort) > 0]
-    return hits, total, terminated
-
-
 def check_window(state: IndexState, req: SearchRequest) -> None:
     """index.max_result_window: from + size for a page, size for a scroll batch (and a track_total_hits the
     shard's collector cannot take)."""
@@ -333,130 +181,3 @@ def check_window(state: IndexState, req: SearchRequest) -> None:
             f"Result window is too large, from + size must be less than or equal to: [{window}] but was "
             f"[{req.from_ + req.size}]. See the scroll api for a more efficient way to request large data sets. "
             "This limit can be set by changing the [index.max_result_window] index level setting.")
-
-
-def matched_documents(engine: Any, targets: Sequence[IndexState], req: SearchRequest) -> list[Hit]:
-    """Every matching document (for aggregations), whatever the page."""
-    kind, _ = single_key(req.query)
-    if kind == "hybrid":
-        from localsearch.hybrid import hybrid_matches
-        return hybrid_matches(targets, req)
-    out = []
-    for state in targets:
-        view = state.view
-        out += [Hit(state, view, d, s) for d, s in compile_query(req.query, view).all(view).items()]
-    if req.min_score is not None:  # documents below min_score are not collected, by the aggregations either
-        out = [h for h in out if h.score >= float(req.min_score)]
-    return out
-
-
-def sort_hit_list(hits: list[Hit], keys: list[SortKey], order: dict[str, int]) -> list[Hit]:
-    """Hits in the order of `keys` (top_hits aggregations), their sort values set."""
-    for hit in hits:
-        hit.sort = sort_values(keys, hit.view, hit.id, hit.score)
-    return sort_hits(hits, lambda h: h.sort, keys, lambda h: _doc_order(h, order))
-
-
-# ---- response -------------------------------------------------------------------------------
-
-def render(targets: Sequence[IndexState], req: SearchRequest, page: list[Hit], collected: Collected
-           ) -> dict[str, Any]:
-    sorted_by_fields = bool(req.sort)
-    hits: dict[str, Any] = {}
-    total_json = _total(collected.total, req.track_total_hits)
-    if req.total_as_int:
-        hits["total"] = total_json["value"] if total_json is not None else -1
-    elif total_json is not None:
-        hits["total"] = total_json
-    # with a sort, hits show scores when it sorts on _score, max_score only when _score leads it (descending)
-    leads_with_score = bool(req.sort) and req.sort[0].field == "_score" and req.sort[0].order == "desc"
-    hits["max_score"] = collected.max_score if not sorted_by_fields or req.track_scores or leads_with_score \
-        else None
-    hits["hits"] = [render_hit(h, req, sorted_by_fields) for h in page]
-    response: dict[str, Any] = {"took": 0, "timed_out": False}
-    if collected.terminated_early:
-        response["terminated_early"] = True
-    response["_shards"] = shards_header(len(targets), collected.failures)
-    response["hits"] = hits
-    return response
-
-
-def shards_header(total: int, failures: list[tuple[IndexState, ShardError]]) -> dict[str, Any]:
-    header: dict[str, Any] = {"total": total, "successful": total - len(failures), "skipped": 0,
-                              "failed": len(failures)}
-    if failures:
-        header["failures"] = [shard_entry(e, s.name, s.uuid) for s, e in failures]
-    return header
-
-
-def _total(total: int, track: bool | int) -> dict[str, Any] | None:
-    if track is False:
-        return None
-    if track is True or total <= track:
-        return {"value": total, "relation": "eq"}
-    return {"value": int(track), "relation": "gte"}
-
-
-def render_hit(hit: Hit, req: SearchRequest, sorted_by_fields: bool) -> dict[str, Any]:
-    stored = hit.view.docs[hit.id]
-    out: dict[str, Any] = {"_index": hit.state.name}
-    if not req.no_stored_fields:
-        out["_id"] = hit.id
-    if req.version:
-        out["_version"] = stored.version
-    if req.seq_no_primary_term:
-        out["_seq_no"] = stored.seq_no
-        out["_primary_term"] = 1
-    shows_score = not sorted_by_fields or req.track_scores or tracks_scores(req.sort)
-    out["_score"] = hit.score if shows_score else None
-    source = filter_source(stored.source, req.source)
-    if source is not None:
-        out["_source"] = source
-    if req.value_fields:
-        values = {}
-        for name in req.value_fields:
-            for path in [p for p in hit.view.mapping.fields if p == name or (name.endswith("*") and
-                                                                               p.startswith(name[:-1]))]:
-                found = field_values(hit.view, hit.id, path)
-                if found:
-                    values[path] = [_format_value(hit.view, path, v) for v in found]
-        if values:
-            out["fields"] = values
-    if req.highlight:
-        from localsearch.highlight import highlight
-        fragments = highlight(req.highlight, req.query, hit.view, stored.source)
-        if fragments:
-            out["highlight"] = fragments
-    if sorted_by_fields and hit.sort is not None:
-        out["sort"] = hit.sort
-    if req.explain:
-        out["_explanation"] = {"value": hit.score, "description": "localsearch score", "details": []}
-    return out
-
-
-def _format_value(view: View, path: str, value: Any) -> Any:
-    spec = view.mapping.fields[path]
-    if spec.type == "date":
-        import datetime as dt
-        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-    return value
-
-
-# ---- count and msearch ----------------------------------------------------------------------
-
-def count(engine: Any, targets: Sequence[IndexState], body: Any, params: dict[str, str]) -> dict[str, Any]:
-    body = body or {}
-    if not isinstance(body, dict) or set(body) - {"query"}:
-        raise ParsingError("request does not support [" + ", ".join(sorted(set(body) - {"query"})) + "]"
-                           if isinstance(body, dict) else "request body must be an object")
-    req = parse_request({k: v for k, v in body.items() if k == "query"},
-                        {k: v for k, v in params.items() if k in ("q", "default_operator")})
-    total = 0
-    failures: list[tuple[IndexState, ShardError]] = []
-    for state in targets:
-        try:
-            total += len(compile_query(req.query, state.view).all(state.view))
-        except ShardError as exc:
-            failures.append((state, exc))
-    raise_if_all_failed(targets, failures)
-    return {"count": total, "_shards": shards_header(len(targets), failures)}

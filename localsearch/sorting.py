@@ -14,15 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from localsearch.coercion import coerce_value, iter_leaf_values
 from localsearch.failures import QueryShardError, ShardError
 from localsearch.index import View
-from localsearch.mappings import (
-    FLOAT_TYPES,
-    INTEGER_TYPES,
-    FieldMapping,
-    coerce_value,
-    iter_leaf_values,
-)
+from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, FieldMapping
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
 
 META_KEYS = ("_score", "_doc", "_id")

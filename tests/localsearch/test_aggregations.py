@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from localsearch import search
-from localsearch.aggregations import java_double, parse_time_value, parse_time_zone
+from localsearch import execute, search
+from localsearch.aggregations.dates import parse_time_value, parse_time_zone
+from localsearch.aggregations.formats import java_double
 from localsearch.bulk import WriteOp
 from localsearch.engine import Engine
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
@@ -52,7 +53,7 @@ def aggs(engine, spec, query=None, index="shop"):
     body = {"size": 0, "aggs": spec}
     if query is not None:
         body["query"] = query
-    return search.search(engine, engine.resolve(index), search.parse_request(body, {}))["aggregations"]
+    return execute.search(engine, engine.resolve(index), search.parse_request(body, {}))["aggregations"]
 
 
 def refused(engine, spec, error=SearchError):

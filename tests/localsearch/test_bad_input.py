@@ -106,7 +106,7 @@ def test_head_requests_have_no_body(localsearch_server, index_name):
 
 
 def test_huge_body_is_refused(localsearch_server, index_name):
-    from localsearch.http import MAX_BODY_BYTES
+    from localsearch.handlers.api import MAX_BODY_BYTES
     payload = b'{"title": "' + b"x" * (MAX_BODY_BYTES + 10) + b'"}'
     response = requests.put(f"{localsearch_server.url}/{index_name}/_doc/1", data=payload,
                             headers={"content-type": "application/json"}, timeout=60)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from localsearch import search
+from localsearch import execute, search
 from localsearch.bulk import WriteOp
 from localsearch.engine import Engine
 from localsearch.highlight import extract_matchers, highlight, parse_query_string
@@ -43,7 +43,7 @@ def view(engine):
 
 
 def run(engine, body):
-    return search.search(engine, engine.resolve("articles"), search.parse_request(body, {}))
+    return execute.search(engine, engine.resolve("articles"), search.parse_request(body, {}))
 
 
 def fields(spec, query, view, source=ARTICLE):

@@ -8,8 +8,10 @@ import threading
 import numpy as np
 import pytest
 
-from localsearch import vectors
 from localsearch.vectors import VectorField, check_vector
+from localsearch.vectors import field as field_module
+from localsearch.vectors import hnsw as hnsw_module
+from localsearch.vectors import rows as rows_module
 from searchcore.errors import IllegalArgument, MapperParsingError
 
 SPACES = ("l2", "cosinesimil", "innerproduct")
@@ -143,7 +145,7 @@ def test_small_allowed_set_is_searched_exactly(backend: str, space: str,
 def test_large_allowed_set_goes_through_the_index_with_a_selector(
         backend: str, space: str, monkeypatch: pytest.MonkeyPatch) -> None:
     field, ids, matrix = random_field(backend, space)
-    monkeypatch.setattr(vectors, "MAX_DISTANCE_COMPUTATIONS", 8 * 20)  # 20 rows at dimension 8
+    monkeypatch.setattr(field_module, "MAX_DISTANCE_COMPUTATIONS", 8 * 20)  # 20 rows at dimension 8
     masks = spy_on_index(field, monkeypatch)
     allowed = [id_ for i, id_ in enumerate(ids) if i % 3 == 0]
     query = np.random.default_rng(3).standard_normal(8).astype(np.float32)
@@ -157,7 +159,7 @@ def test_large_allowed_set_goes_through_the_index_with_a_selector(
 def test_short_index_answer_falls_back_to_exact(monkeypatch: pytest.MonkeyPatch) -> None:
     field, ids, matrix = random_field("hnsw", "l2")
     monkeypatch.setattr(field._backend, "candidates", lambda *_: np.empty(0, dtype=np.int64))
-    monkeypatch.setattr(vectors, "MAX_DISTANCE_COMPUTATIONS", 0)
+    monkeypatch.setattr(field_module, "MAX_DISTANCE_COMPUTATIONS", 0)
     query = np.zeros(8, dtype=np.float32)
     allowed = set(ids[:100])
     results = field.search(query, k=10, allowed=allowed)
@@ -198,18 +200,18 @@ def test_repeated_id_in_one_batch_keeps_the_last_vector(backend: str) -> None:
 
 def test_appends_grow_capacity_by_doubling(monkeypatch: pytest.MonkeyPatch) -> None:
     grows: list[int] = []
-    original = vectors._Rows._grow
+    original = rows_module.Rows._grow
 
     def counting(self, needed):  # noqa: ANN001, ANN202
         grows.append(needed)
         original(self, needed)
 
-    monkeypatch.setattr(vectors._Rows, "_grow", counting)
+    monkeypatch.setattr(rows_module.Rows, "_grow", counting)
     field = VectorField(4)
     for i in range(2000):
         field.upsert([f"d{i}"], np.full((1, 4), i + 1, dtype=np.float32))
     assert len(field) == 2000
-    assert len(grows) <= math.ceil(math.log2(2000 / vectors._MIN_CAPACITY))
+    assert len(grows) <= math.ceil(math.log2(2000 / rows_module.MIN_CAPACITY))
 
 
 # ---- backends: switch and rebuild --------------------------------------------------------------
@@ -267,7 +269,7 @@ def test_rebuild_below_the_threshold_returns_to_exact() -> None:
 def test_writes_during_a_rebuild_are_carried_over(monkeypatch: pytest.MonkeyPatch) -> None:
     """A graph build runs outside the lock; what is written meanwhile must reach the new index."""
     field, ids, _ = random_field("exact", "l2", n=100, hnsw_threshold=100)
-    original_add = vectors._HnswBackend.add
+    original_add = hnsw_module.HnswBackend.add
     calls = 0
 
     def add_then_write(self, batch):  # noqa: ANN001, ANN202
@@ -278,7 +280,7 @@ def test_writes_during_a_rebuild_are_carried_over(monkeypatch: pytest.MonkeyPatc
             field.delete(["doc-0"])
             field.upsert(["doc-1", "late"], np.full((2, 8), 3.0, dtype=np.float32))
 
-    monkeypatch.setattr(vectors._HnswBackend, "add", add_then_write)
+    monkeypatch.setattr(hnsw_module.HnswBackend, "add", add_then_write)
     field.upsert(["trigger"], np.zeros((1, 8), dtype=np.float32))
 
     assert field.backend == "hnsw"
