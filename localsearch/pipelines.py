@@ -43,7 +43,7 @@ K = TypeVar("K", bound=Hashable)
 
 _DEFAULT = FusionConfig()  # the normalization-processor's defaults
 # the normalization score-ranker-processor brings (RRFProcessorFactory)
-_RANKER = next(n for n in NORMALIZERS.values() if n.processor == SCORE_RANKER_PROCESSOR)
+_RANKER = next(n for n in NORMALIZERS.values() if n.own_processor == SCORE_RANKER_PROCESSOR)
 # Processor types an OpenSearch 3.x cluster with the default plugins knows; others are
 # "Invalid processor type". Request and response processors are stored, not run, by localsearch.
 REQUEST_PROCESSORS = frozenset({

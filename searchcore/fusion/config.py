@@ -77,18 +77,21 @@ def pipeline_body(config: FusionConfig) -> dict[str, Any]:
     """The search pipeline body whose phase results processor fuses as ``config`` says."""
     normalizer = NORMALIZERS[config.normalization]
     combination: dict[str, Any] = {"technique": config.combination}
-    if normalizer.processor == NORMALIZATION_PROCESSOR:
+    if config.combination == normalizer.own_combination and normalizer.own_processor:
+        # score-ranker-processor: the normalization is its own, the rank constant sits in the combination
+        kind = normalizer.own_processor
+        if normalizer.uses_rank_constant:
+            combination["rank_constant"] = config.rank_constant
+        processor: dict[str, Any] = {"combination": combination}
+    else:
+        kind = NORMALIZATION_PROCESSOR
         normalization: dict[str, Any] = {"technique": config.normalization}
         if normalizer.uses_rank_constant:
             normalization["parameters"] = {"rank_constant": config.rank_constant}
-        processor: dict[str, Any] = {"normalization": normalization, "combination": combination}
-    else:  # score-ranker-processor: the normalization is its own, the rank constant sits in the combination
-        if normalizer.uses_rank_constant:
-            combination["rank_constant"] = config.rank_constant
-        processor = {"combination": combination}
+        processor = {"normalization": normalization, "combination": combination}
     if config.weights:
         combination["parameters"] = {"weights": list(config.weights)}
-    return {"description": PIPELINE_DESCRIPTION, "phase_results_processors": [{normalizer.processor: processor}]}
+    return {"description": PIPELINE_DESCRIPTION, "phase_results_processors": [{kind: processor}]}
 
 
 # ---- the whole step ----

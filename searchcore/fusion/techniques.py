@@ -67,9 +67,10 @@ class Normalizer:
     combinations: tuple[str, ...]
     # normalization.parameters a normalization-processor accepts for it (ScoreNormalizationUtil)
     parameters: tuple[str, ...] = ()
-    # the processor the sidecar's pipeline uses for it, and the combination that processor defaults to
-    processor: str = NORMALIZATION_PROCESSOR
-    own_combination: str | None = None  # a combination its own processor allows beyond `combinations`
+    # a processor of its own and the combination that processor defaults to, beyond `combinations`; a search
+    # pipeline asks for every other pair with a normalization-processor
+    own_processor: str | None = None
+    own_combination: str | None = None
 
     @property
     def allowed(self) -> tuple[str, ...]:
@@ -226,8 +227,9 @@ NORMALIZERS: dict[str, Normalizer] = {n.name: n for n in (
     Normalizer("l2", _l2, _MEANS),
     Normalizer("z_score", _z_score, ("arithmetic_mean",)),
     # rrf + rrf (a plain weighted sum) is what score-ranker-processor builds by default; a
-    # normalization-processor does not accept it
-    Normalizer("rrf", _rrf, _MEANS, parameters=("rank_constant",), processor=SCORE_RANKER_PROCESSOR,
+    # normalization-processor does not accept it. (score-ranker-processor accepts the means too, but
+    # OpenSearch 3.6 fails every search with them: null_pointer_exception.)
+    Normalizer("rrf", _rrf, _MEANS, parameters=("rank_constant",), own_processor=SCORE_RANKER_PROCESSOR,
                own_combination="rrf"),
 )}
 COMBINERS: dict[str, Combiner] = {c.name: c for c in (

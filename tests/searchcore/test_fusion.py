@@ -251,8 +251,10 @@ def test_every_technique_against_the_hand_computation(normalization, combination
     (FusionConfig("rrf", "rrf", (0.25, 0.75), rank_constant=20), "rerank-sidecar-rrf-20-w0.25_0.75",
      {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 20,
                                                  "parameters": {"weights": [0.25, 0.75]}}}}),
+    # score-ranker-processor with a mean fails every search on OpenSearch 3.6; a normalization-processor does it
     (FusionConfig("rrf", "harmonic_mean", rank_constant=5), "rerank-sidecar-rrf-harmonic_mean-5",
-     {"score-ranker-processor": {"combination": {"technique": "harmonic_mean", "rank_constant": 5}}}),
+     {"normalization-processor": {"normalization": {"technique": "rrf", "parameters": {"rank_constant": 5}},
+                                  "combination": {"technique": "harmonic_mean"}}}),
 ])
 def test_pipeline_name_and_body(config, name, processor):
     assert pipeline_name(config) == name
