@@ -120,13 +120,19 @@ class Profile:
         rank_constant = self.fusion_rank_constant if rank_constant is None else rank_constant
         return FusionConfig(normalization, combination, weights, rank_constant)
 
-    def _combination_for(self, normalization: str) -> str:
+    def kept_combination(self, normalization: str) -> str | None:
+        """The combination a switch to `normalization` keeps (a request's, or a profile's over its defaults'):
+        this one's, except that a normalization with a combination of its own (rrf) starts from that."""
         normalizer = NORMALIZERS.get(normalization)
-        if normalizer is None:
-            return self.fusion_combination or ""   # FusionConfig refuses the normalization first
-        if self.fusion_combination is None or (normalization != self.fusion and normalizer.own_combination):
-            return normalizer.default_combination
+        if normalization != self.fusion and normalizer is not None and normalizer.own_combination:
+            return None
         return self.fusion_combination
+
+    def _combination_for(self, normalization: str) -> str:
+        kept = self.kept_combination(normalization)
+        if kept is not None or normalization not in NORMALIZERS:   # FusionConfig refuses an unknown normalization
+            return kept or ""
+        return NORMALIZERS[normalization].default_combination
 
     def _validate_fusion(self, where: str) -> None:
         _one_of(self.fusion, FUSIONS, f"{where}.fusion")
@@ -268,9 +274,12 @@ class Settings:
         data = dict(data)
         known = {f.name for f in fields(cls)}
         defaults = _profile(data.pop("defaults", {}) or {}, Profile(), "defaults")
-        for key in ("reranker", "window", "score_mode", "retrieval", "budget_ms", *FUSION_KEYS):
+        for key in ("reranker", "window", "score_mode", "retrieval", "budget_ms"):
             if key in data:  # top-level shortcuts for the common defaults
                 defaults = _profile({key: data.pop(key)}, defaults, key)
+        fusion = {key: data.pop(key) for key in FUSION_KEYS if key in data}
+        if fusion:       # together: a combination may only be valid with the normalization given beside it
+            defaults = _profile(fusion, defaults, "defaults")
         profiles = tuple(_profile(p, replace(defaults, pattern=_need(p, "index", f"profiles[{i}]")),
                                   f"profiles[{i}]", keep_pattern=True)
                          for i, p in enumerate(data.pop("profiles", []) or []))
@@ -374,6 +383,8 @@ def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -
     data = dict(data)
     if keep_pattern:
         data.pop("index", None)
+    if "fusion" in data and "fusion_combination" not in data:
+        data["fusion_combination"] = base.kept_combination(str(data["fusion"]))
     profile = _dataclass(Profile, data, where, base)
     return profile.validate(where)
 

@@ -22,6 +22,23 @@ def test_every_technique_can_be_configured_with_weights_and_rank_constant(normal
     assert profile.fusion_config() == FusionConfig(normalization, combination, (0.3, 0.7), 20)
 
 
+@pytest.mark.parametrize(("data", "config"), [
+    # a profile or top-level key that switches to rrf starts from rrf's own sum, as before
+    ({"defaults": {"fusion_combination": "arithmetic_mean"}, "profiles": [{"index": "x", "fusion": "rrf"}]},
+     FusionConfig("rrf", "rrf")),
+    ({"defaults": {"fusion_combination": "arithmetic_mean"}, "fusion": "rrf"}, FusionConfig("rrf", "rrf")),
+    # other switches keep the combination
+    ({"defaults": {"fusion_combination": "harmonic_mean"}, "profiles": [{"index": "x", "fusion": "l2"}]},
+     FusionConfig("l2", "harmonic_mean")),
+    # keys given together are checked together
+    ({"defaults": {"fusion_combination": "geometric_mean"}, "fusion": "z_score", "fusion_combination":
+      "arithmetic_mean"}, FusionConfig("z_score", "arithmetic_mean")),
+])
+def test_a_profile_inherits_the_combination_as_a_request_does(data, config):
+    settings = Settings.from_dict(data)
+    assert (settings.profiles[0] if settings.profiles else settings.defaults).fusion_config() == config
+
+
 def test_the_environment_and_top_level_keys_set_them_too():
     env = {"RERANK_FUSION": "l2", "RERANK_FUSION_COMBINATION": "harmonic_mean", "RERANK_FUSION_WEIGHTS": "0.4,0.6",
            "RERANK_FUSION_RANK_CONSTANT": "7"}
