@@ -23,8 +23,8 @@ from ingest.connect import (
     make_client,
 )
 from ingest.documents import FieldMapping
-from ingest.read_embed_write import FlowSettings, Interrupted
 from ingest.index import DEFAULT_PIPELINE, MappingRefused, cluster_reason
+from ingest.read_embed_write import FlowSettings, Interrupted
 from ingest.reindex import AliasError, IndexSource
 from ingest.run import IngestJob, JobError, Summary, run_job
 from ingest.sources import DEFAULT_MAX_DOC_BYTES, FORMATS, SourceError, open_source
@@ -88,10 +88,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--ef-construction", type=int, help="HNSW ef_construction (default: 100)")
     group.add_argument("--shards", type=int, help="number_of_shards for a new index")
     group.add_argument("--replicas", type=int, help="number_of_replicas for a new index")
-    group.add_argument("--pipeline", help=f"hybrid search pipeline to create when the cluster "
-                       f"has neural-search (default: {DEFAULT_PIPELINE})")
+    group.add_argument("--pipeline", help=f"name of the hybrid search pipeline to create when the cluster "
+                       f"has neural-search (default: {DEFAULT_PIPELINE}, the one the sidecar uses for its "
+                       "default fusion; under another name the sidecar does not use it)")
     group.add_argument("--no-pipeline", action="store_true", default=None,
-                       help="do not create the search pipeline")
+                       help="do not create the search pipeline (the sidecar creates it on first use "
+                       "where it may)")
     group = parser.add_argument_group("batching and limits")
     group.add_argument("--batch-size", type=int, help="records per embedding call (default 512)")
     group.add_argument("--encode-batch-size", type=int, help="model forward batch (default 32)")

@@ -17,23 +17,14 @@ from searchcore.contract import (
     vector_field_space_type,
     vector_field_spec,
 )
+from searchcore.fusion import FusionConfig, pipeline_body, pipeline_name
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PIPELINE = "rerank-sidecar-hybrid"
-
-
-def hybrid_pipeline_body() -> dict[str, Any]:
-    """The search pipeline the sidecar's server-side hybrid mode uses (min_max, arithmetic mean)."""
-    return {
-        "description": "rerank-sidecar hybrid retrieval: min_max normalization, arithmetic mean",
-        "phase_results_processors": [{
-            "normalization-processor": {
-                "normalization": {"technique": "min_max"},
-                "combination": {"technique": "arithmetic_mean"},
-            }
-        }],
-    }
+# The search pipeline the sidecar's server-side hybrid mode looks up for the default fusion (min_max,
+# arithmetic mean): created here, the sidecar finds it and needs no rights to create it itself.
+DEFAULT_FUSION = FusionConfig()
+DEFAULT_PIPELINE = pipeline_name(DEFAULT_FUSION)
 
 
 class MappingRefused(Exception):
@@ -189,14 +180,20 @@ def cluster_plugins(client: Any) -> set[str]:
 
 
 def ensure_pipeline(client: Any, name: str = DEFAULT_PIPELINE, *, dry_run: bool = False) -> str:
-    """Create the hybrid search pipeline if missing; says "created", "exists" or why not."""
+    """Create the sidecar's search pipeline for the default fusion if missing; says "created", "exists" or why not.
+
+    Under another name than DEFAULT_PIPELINE the body is the same, but the sidecar does not look for it there.
+    """
     if NEURAL_SEARCH_PLUGIN not in cluster_plugins(client):
         return "skipped: the cluster has no neural-search plugin"
+    if name != DEFAULT_PIPELINE:
+        log.warning("search pipeline %s is not the one the sidecar looks up (%s); it serves only clients that "
+                    "name it", name, DEFAULT_PIPELINE)
     # ignore=404 keeps the client from logging the expected "missing" answer as a warning
     if name in (client.search_pipeline.get(id=name, ignore=404) or {}):
         return "exists"
     if dry_run:
         return "would create"
-    client.search_pipeline.put(id=name, body=hybrid_pipeline_body())
+    client.search_pipeline.put(id=name, body=pipeline_body(DEFAULT_FUSION))
     log.info("created search pipeline %s", name)
     return "created"

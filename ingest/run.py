@@ -12,9 +12,9 @@ from ingest.checkpoint import Checkpoint, CheckpointStore
 from ingest.deadletter import DeadLetterFile
 from ingest.documents import BadRecord, FieldMapping, to_document
 from ingest.embed import Embedder
-from ingest.read_embed_write import COUNT_KEYS, FlowSettings, IngestFlow
 from ingest.index import DEFAULT_PIPELINE, ensure_pipeline, prepare_index
 from ingest.progress import Progress
+from ingest.read_embed_write import COUNT_KEYS, FlowSettings, IngestFlow
 from ingest.records import Source
 from ingest.reindex import IndexSource, alias_targets, existing_ids, is_concrete_index, swap_alias
 from ingest.write import BulkWriter, RetryPolicy

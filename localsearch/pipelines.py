@@ -27,6 +27,9 @@ from localsearch.failures import (  # noqa: F401 - shard_failure and phase_failu
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
 from searchcore.fusion import (
     DEFAULT_RANK_CONSTANT,
+    NORMALIZATION_PROCESSOR,
+    NORMALIZERS,
+    SCORE_RANKER_PROCESSOR,
     FusionConfig,
     as_printed,
     check_combination,
@@ -38,8 +41,9 @@ from searchcore.fusion import (
 
 K = TypeVar("K", bound=Hashable)
 
-NORMALIZATION_PROCESSOR = "normalization-processor"
-SCORE_RANKER_PROCESSOR = "score-ranker-processor"
+_DEFAULT = FusionConfig()  # the normalization-processor's defaults
+# the normalization score-ranker-processor brings (RRFProcessorFactory)
+_RANKER = next(n for n in NORMALIZERS.values() if n.own_processor == SCORE_RANKER_PROCESSOR)
 # Processor types an OpenSearch 3.x cluster with the default plugins knows; others are
 # "Invalid processor type". Request and response processors are stored, not run, by localsearch.
 REQUEST_PROCESSORS = frozenset({
@@ -235,20 +239,20 @@ def _read_phase_processor(processor: _Config) -> FusionConfig:
 
 def _read_normalization_processor(processor: _Config) -> FusionConfig:
     """NormalizationProcessorFactory.create, checks in the same order."""
-    normalization, rank_constant = "min_max", DEFAULT_RANK_CONSTANT
+    normalization, rank_constant = _DEFAULT.normalization, DEFAULT_RANK_CONSTANT
     clause = processor.optional_map("normalization")
     processor.boolean("sub-query-scores", False)
     if clause is not None:
         inner = _Config(dict(clause), processor.processor_type, processor.tag)
-        normalization = inner.optional_string("technique", "min_max")
+        normalization = inner.optional_string("technique", _DEFAULT.normalization)
         parameters = inner.optional_map("parameters")
         check_normalization(normalization)
         rank_constant = _read_normalization_parameters(normalization, parameters)
-    combination, weights = "arithmetic_mean", None
+    combination, weights = _DEFAULT.combination, None
     clause = processor.optional_map("combination")
     if clause is not None:
         inner = _Config(dict(clause), processor.processor_type, processor.tag)
-        combination = inner.optional_string("technique", "arithmetic_mean")
+        combination = inner.optional_string("technique", _DEFAULT.combination)
         parameters = inner.optional_map("parameters")
         check_combination(combination)
         weights = _read_weights(parameters)
@@ -258,41 +262,37 @@ def _read_normalization_processor(processor: _Config) -> FusionConfig:
 
 def _read_score_ranker_processor(processor: _Config) -> FusionConfig:
     """RRFProcessorFactory.create: rank_constant sits in the combination clause itself."""
-    combination, weights, rank_constant = "rrf", None, DEFAULT_RANK_CONSTANT
+    combination, weights, rank_constant = _RANKER.default_combination, None, DEFAULT_RANK_CONSTANT
     clause = processor.optional_map("combination")
     processor.boolean("sub-query-scores", False)
     if clause is not None:
         inner = _Config(dict(clause), processor.processor_type, processor.tag)
-        combination = inner.optional_string("technique", "rrf")
+        combination = inner.optional_string("technique", _RANKER.default_combination)
         if "rank_constant" in clause:
             rank_constant = _read_rank_constant(clause["rank_constant"])
         parameters = inner.optional_map("parameters")
         check_combination(combination)
         weights = _read_weights(parameters)
-    return FusionConfig("rrf", combination, weights, rank_constant)
+    return FusionConfig(_RANKER.name, combination, weights, rank_constant)
 
 
 def _read_normalization_parameters(technique: str, parameters: dict | None) -> int:
-    """ScoreNormalizationUtil.validateParameters; returns the rank constant (rrf only)."""
+    """ScoreNormalizationUtil.validateParameters; returns the rank constant (where the technique takes one)."""
     if not parameters:
         return DEFAULT_RANK_CONSTANT
-    if technique == "min_max":
-        if set(parameters) - {"lower_bounds", "upper_bounds"}:
-            raise IllegalArgument("unrecognized parameters in normalization technique")
-        # OpenSearch accepts bounds; localsearch does not apply them, so it says so instead of
-        # returning scores that differ from the cluster's.
-        raise IllegalArgument(
-            "localsearch does not support min_max normalization parameters "
-            f"{_java_list(parameters)}")
-    if technique == "rrf":
-        value = parameters.get("rank_constant")
-        if set(parameters) - {"rank_constant"} or (
-                isinstance(value, list) and any(not isinstance(v, dict) for v in value)):
-            raise IllegalArgument("unrecognized parameters in normalization technique")
+    accepted = NORMALIZERS[technique].parameters
+    value = parameters.get("rank_constant")
+    if not accepted or set(parameters) - set(accepted) or (
+            isinstance(value, list) and any(not isinstance(v, dict) for v in value)):
+        raise IllegalArgument("unrecognized parameters in normalization technique")
+    if "rank_constant" in accepted:
         if "rank_constant" in parameters:
             return _read_rank_constant(parameters["rank_constant"])
         return DEFAULT_RANK_CONSTANT
-    raise IllegalArgument("unrecognized parameters in normalization technique")
+    # min_max's bounds: OpenSearch accepts them; localsearch does not apply them, so it says so instead of
+    # returning scores that differ from the cluster's.
+    raise IllegalArgument(
+        f"localsearch does not support {technique} normalization parameters {_java_list(parameters)}")
 
 
 def _read_rank_constant(value: Any) -> int:

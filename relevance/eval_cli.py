@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from relevance.cluster_setup import add_cluster_arguments
+from searchcore.fusion import NORMALIZATIONS
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cross-encoder to compare; repeat for several (default: the configured reranker)")
     add("--windows", help="rerank window sizes, comma separated (default 10,20,50,100,200; a given run: "
         "the whole list)")
-    add("--fusions", default="min_max,l2,z_score,rrf", help="hybrid fusion methods to compare")
+    add("--fusions", default=",".join(NORMALIZATIONS), help="hybrid fusion methods to compare (default "
+        f"{','.join(NORMALIZATIONS)})")
     add("--rerank-fusion", default="min_max", help="fusion of the first stage under the reranker (default "
         "min_max)")
     add("--baseline", help="system the others are tested against (default bm25, or given)")

@@ -15,9 +15,10 @@ from relevance.cluster_setup import ClusterOptions
 from relevance.datasets import Dataset, load_dataset
 from relevance.measures import PRIMARY, compare, means, per_query
 from relevance.systems import SystemRun, SystemSpec, model_label
+from searchcore.fusion import NORMALIZATIONS
 
 log = logging.getLogger(__name__)
-FUSIONS = ("min_max", "l2", "z_score", "rrf")
+FUSIONS = NORMALIZATIONS   # hybrid systems compared by default: each normalization with its default combination
 DEFAULT_WINDOWS = (10, 20, 50, 100, 200)
 
 

@@ -250,10 +250,11 @@ class RerankPipeline:
             if plan.post_filter is not None:
                 summary["post_filter"] = plan.post_filter
         summary.update({k: body[k] for k in SUMMARY_KEYS if k in body})
+        o = plan.overrides
         return FirstStageRequest(
             index=index, lexical_query=plan.lexical_query, filters=plan.filters, vector=vector,
             vector_field=profile.vector_field, depth=_depth(plan),
-            fusion=profile.fusion_config(plan.overrides.fusion),
+            fusion=profile.fusion_config(o.fusion, o.fusion_combination, o.fusion_weights, o.fusion_rank_constant),
             source=first_stage_source(plan.source, profile.text_fields),
             hit_options={k: v for k, v in body.items() if k in HIT_KEYS}, summary_body=summary,
             params={k: v for k, v in params.items() if k in FORWARDED_PARAMS})
@@ -281,7 +282,8 @@ def _depth(plan: SearchPlan) -> int:
 
 def _overrides(plan: SearchPlan) -> tuple[Any, ...]:
     o = plan.overrides
-    return (o.window, o.fusion, o.score_mode, o.budget_ms, o.retrieval)
+    return (o.window, o.fusion, o.fusion_combination, o.fusion_weights, o.fusion_rank_constant, o.score_mode,
+            o.budget_ms, o.retrieval)
 
 
 def _score_mode(profile: Profile, plan: SearchPlan) -> ScoreMode:

@@ -28,9 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from searchcore.errors import IllegalArgument, ParsingError
+from searchcore.fusion import check_rank_constant, check_weights
 from searchcore.source_filter import parse_source_spec
 from sidecar.query_text import FieldCheck, has_vector_query, knn_filters, query_texts
-from sidecar.settings import FUSIONS, RETRIEVAL_MODES, SCORE_MODES, Limits
+from sidecar.settings import FUSION_COMBINATIONS, FUSIONS, RETRIEVAL_MODES, SCORE_MODES, Limits
 
 # Pass-through reasons: a bounded set, used as a metrics label. NO_PROFILE is the caller's to give.
 OPT_OUT, NO_PROFILE, NO_QUERY_TEXT, SORTED = "opt-out", "no-profile", "no-query-text", "sorted"
@@ -61,7 +62,10 @@ class RerankOverrides:
 
     enabled: bool | None = None
     window: int | None = None
-    fusion: str | None = None  # min_max | l2 | z_score | rrf
+    fusion: str | None = None  # the normalization: min_max | l2 | z_score | rrf
+    fusion_combination: str | None = None  # arithmetic_mean | geometric_mean | harmonic_mean | rrf
+    fusion_weights: tuple[float, ...] | None = None  # lexical, k-NN
+    fusion_rank_constant: int | None = None  # rrf's k
     score_mode: str | None = None  # sigmoid | raw | minmax | blend
     explain: bool | None = None
     query_text: str | None = None
@@ -201,7 +205,8 @@ def parse_overrides(raw: Any, *, max_window: int, max_query_chars: int) -> Reran
     for key in ("enabled", "explain"):
         if key in values and not isinstance(values[key], bool):
             raise IllegalArgument(f"[ext.rerank.{key}] must be true or false, got [{_shown(values[key])}]")
-    for key, allowed in (("fusion", FUSIONS), ("score_mode", SCORE_MODES), ("retrieval", RETRIEVAL_MODES)):
+    for key, allowed in (("fusion", FUSIONS), ("fusion_combination", FUSION_COMBINATIONS), ("score_mode", SCORE_MODES),
+                         ("retrieval", RETRIEVAL_MODES)):
         if key in values and values[key] not in allowed:
             raise IllegalArgument(f"[ext.rerank.{key}] must be one of [{', '.join(allowed)}], "
                                   f"got [{_shown(values[key])}]")
@@ -221,7 +226,29 @@ def parse_overrides(raw: Any, *, max_window: int, max_query_chars: int) -> Reran
         values["query_text"] = " ".join(text.split())
     if "budget_ms" in values:
         values["budget_ms"] = float(values["budget_ms"])
+    _fusion_numbers(values)
     return RerankOverrides(**values)
+
+
+def _fusion_numbers(values: dict[str, Any]) -> None:
+    """``fusion_weights`` and ``fusion_rank_constant``, checked as a search pipeline checks them."""
+    weights = values.get("fusion_weights")
+    if weights is not None:
+        if not isinstance(weights, list) or not all(_is_number(w) for w in weights):
+            raise IllegalArgument(f"[ext.rerank.fusion_weights] must be a list of numbers, got [{_shown(weights)}]")
+        values["fusion_weights"] = tuple(float(w) for w in weights)
+    rank_constant = values.get("fusion_rank_constant")
+    if rank_constant is not None and not _is_int(rank_constant):
+        raise IllegalArgument(f"[ext.rerank.fusion_rank_constant] must be an integer, "
+                              f"got {_shown(rank_constant, quote=True)}")
+    try:
+        if weights is not None:
+            check_weights(values["fusion_weights"])
+        if rank_constant is not None:
+            check_rank_constant(rank_constant)
+    except IllegalArgument as exc:
+        key = "fusion_weights" if "weights" in exc.reason else "fusion_rank_constant"
+        raise IllegalArgument(f"[ext.rerank.{key}] {exc.reason}") from exc
 
 
 def _ext_rerank(body: dict[str, Any]) -> Any:

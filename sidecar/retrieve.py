@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 
 from searchcore.cluster import has_neural_search
 from searchcore.errors import SearchError
-from searchcore.fusion import FusionConfig, fuse
+from searchcore.fusion import FusionConfig, fuse, pipeline_body, pipeline_name
 from sidecar.upstream import UpstreamMalformedResponse
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,9 @@ FORWARDED_PARAMS = ("preference", "routing", "ignore_unavailable", "allow_no_ind
 MAX_RESULT_WINDOW = 10_000
 # the client's body keys that decide `hits.total` and `aggregations` as the cluster counts them
 SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout")
+# search pipelines one process creates at most (weights and rank constants can be chosen per request): past it,
+# a fusion without its pipeline yet is done client-side, with the same scores
+MAX_PIPELINES = 64
 
 
 class UpstreamRefused(SearchError):
@@ -89,27 +92,6 @@ class FirstStageRequest:
         return body
 
 
-def pipeline_name(fusion: FusionConfig) -> str:
-    weights = "-w" + "_".join(f"{w:g}" for w in fusion.weights) if fusion.weights else ""
-    if fusion.normalization == "rrf":
-        return f"rerank-sidecar-rrf-{fusion.rank_constant}{weights}"
-    return f"rerank-sidecar-{fusion.normalization}-{fusion.combination}{weights}"
-
-
-def pipeline_body(fusion: FusionConfig) -> dict[str, Any]:
-    if fusion.normalization == "rrf":
-        combination: dict[str, Any] = {"technique": "rrf", "rank_constant": fusion.rank_constant}
-        if fusion.weights:
-            combination["parameters"] = {"weights": list(fusion.weights)}
-        return {"description": "rerank-sidecar hybrid fusion",
-                "phase_results_processors": [{"score-ranker-processor": {"combination": combination}}]}
-    combination = {"technique": fusion.combination}
-    if fusion.weights:
-        combination["parameters"] = {"weights": list(fusion.weights)}
-    return {"description": "rerank-sidecar hybrid fusion", "phase_results_processors": [{"normalization-processor": {
-        "normalization": {"technique": fusion.normalization}, "combination": combination}}]}
-
-
 class Retriever:
     """Runs stage 1 against the cluster with the caller's own headers."""
 
@@ -118,6 +100,7 @@ class Retriever:
         self.setup_headers = dict(setup_headers or {})
         self._has_neural: bool | None = None
         self._pipelines: set[str] = set()
+        self._full = False
         self._lock = threading.Lock()
 
     # ---- mode ----------------------------------------------------------------------------
@@ -138,6 +121,11 @@ class Retriever:
         if name in self._pipelines:
             return name
         with self._lock:
+            if len(self._pipelines) >= MAX_PIPELINES:
+                if not self._full:
+                    log.warning("%d search pipelines created; further fusions are done client-side", MAX_PIPELINES)
+                    self._full = True
+                return None
             creds = self.setup_headers or headers
             status, _ = self.upstream.json("GET", f"/_search/pipeline/{name}", None, creds)
             if status != 200:

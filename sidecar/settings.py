@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -11,13 +12,27 @@ from typing import Any
 
 import yaml
 
-from searchcore.fusion import FusionConfig
+from searchcore.errors import IllegalArgument
+from searchcore.fusion import (
+    COMBINATIONS,
+    DEFAULT_RANK_CONSTANT,
+    NORMALIZATIONS,
+    NORMALIZERS,
+    FusionConfig,
+    check_rank_constant,
+    check_technique,
+    check_weights,
+)
 
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 SCORE_MODES = ("sigmoid", "raw", "minmax", "blend")
 RETRIEVAL_MODES = ("auto", "server", "client")
 RERANK_BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "remote")
-FUSIONS = ("min_max", "l2", "z_score", "rrf")
+log = logging.getLogger(__name__)
+
+FUSIONS = NORMALIZATIONS                  # `fusion`: searchcore.fusion's tables decide what each key allows
+FUSION_COMBINATIONS = COMBINATIONS       # `fusion_combination`
+FUSION_KEYS = ("fusion", "fusion_combination", "fusion_weights", "fusion_rank_constant")
 
 
 class ConfigError(ValueError):
@@ -76,9 +91,10 @@ class Profile:
     reranker: str = DEFAULT_RERANKER
     window: int = 100
     max_window: int = 500
-    fusion: str = "min_max"
-    fusion_combination: str = "arithmetic_mean"   # or geometric_mean, harmonic_mean (not with rrf / z_score)
-    fusion_weights: tuple[float, ...] | None = None
+    fusion: str = "min_max"                       # the normalization: FUSIONS
+    fusion_combination: str | None = None         # FUSION_COMBINATIONS; None: the normalization's default
+    fusion_weights: tuple[float, ...] | None = None   # lexical, k-NN
+    fusion_rank_constant: int = DEFAULT_RANK_CONSTANT  # rrf's k
     retrieval: str = "auto"
     score_mode: str = "sigmoid"
     blend_alpha: float = 0.5
@@ -90,16 +106,56 @@ class Profile:
     def matches(self, index: str) -> bool:
         return all(fnmatch.fnmatchcase(part, self.pattern) for part in index.split(",") if part)
 
-    def fusion_config(self, technique: str | None = None) -> FusionConfig:
-        technique = technique or self.fusion
-        if technique == "rrf":
-            return FusionConfig("rrf", "rrf", self.fusion_weights)
-        return FusionConfig(technique, self.fusion_combination, self.fusion_weights)
+    def fusion_config(self, fusion: str | None = None, combination: str | None = None,
+                      weights: tuple[float, ...] | None = None, rank_constant: int | None = None) -> FusionConfig:
+        """The profile's fusion, with a request's overrides; raises IllegalArgument as neural-search words it.
+
+        Without a combination of its own, a request gets the profile's, except where it switches to a
+        normalization that has its own processor's combination (rrf: the score-ranker's sum), which it then gets.
+        """
+        normalization = fusion or self.fusion
+        if combination is None:
+            combination = self._combination_for(normalization)
+        weights = self.fusion_weights if weights is None else tuple(weights)
+        rank_constant = self.fusion_rank_constant if rank_constant is None else rank_constant
+        return FusionConfig(normalization, combination, weights, rank_constant)
+
+    def kept_combination(self, normalization: str) -> str | None:
+        """The combination a switch to `normalization` keeps (a request's, or a profile's over its defaults'):
+        this one's, except that a normalization with a combination of its own (rrf) starts from that."""
+        normalizer = NORMALIZERS.get(normalization)
+        if normalization != self.fusion and normalizer is not None and normalizer.own_combination:
+            return None
+        return self.fusion_combination
+
+    def _combination_for(self, normalization: str) -> str:
+        kept = self.kept_combination(normalization)
+        if kept is not None or normalization not in NORMALIZERS:   # FusionConfig refuses an unknown normalization
+            return kept or ""
+        return NORMALIZERS[normalization].default_combination
+
+    def _validate_fusion(self, where: str) -> None:
+        _one_of(self.fusion, FUSIONS, f"{where}.fusion")
+        if self.fusion_combination is not None:
+            _one_of(self.fusion_combination, FUSION_COMBINATIONS, f"{where}.fusion_combination")
+        checks = (("fusion_combination", lambda: check_technique(self.fusion, self._combination_for(self.fusion))),
+                  ("fusion_weights", lambda: self.fusion_weights is None or check_weights(self.fusion_weights)),
+                  ("fusion_rank_constant", lambda: check_rank_constant(self.fusion_rank_constant)))
+        for key, check in checks:
+            try:
+                check()
+            except IllegalArgument as exc:
+                raise ConfigError(f"{where}.{key}: {exc.reason}") from exc
+        own = NORMALIZERS[self.fusion].own_combination
+        if own and self.fusion_combination not in (None, own):
+            log.warning("%s: fusion %s is combined with %s, not with its own %s (earlier versions ignored "
+                        "fusion_combination with %s); leave fusion_combination out for the %s",
+                        where, self.fusion, self.fusion_combination, own, self.fusion, own)
 
     def validate(self, where: str) -> Profile:
         _one_of(self.score_mode, SCORE_MODES, f"{where}.score_mode")
         _one_of(self.retrieval, RETRIEVAL_MODES, f"{where}.retrieval")
-        _one_of(self.fusion, FUSIONS, f"{where}.fusion")
+        self._validate_fusion(where)
         if not 1 <= self.window <= self.max_window:
             raise ConfigError(f"{where}.window must be between 1 and max_window ({self.max_window}), "
                               f"got {self.window}")
@@ -111,10 +167,6 @@ class Profile:
             raise ConfigError(f"{where}.sigmoid_temperature must be positive, got {self.sigmoid_temperature}")
         if not self.text_fields:
             raise ConfigError(f"{where}.text_fields must name at least one field")
-        try:
-            self.fusion_config()
-        except Exception as exc:
-            raise ConfigError(f"{where}.fusion_combination / fusion_weights: {exc}") from exc
         return self
 
 
@@ -222,9 +274,12 @@ class Settings:
         data = dict(data)
         known = {f.name for f in fields(cls)}
         defaults = _profile(data.pop("defaults", {}) or {}, Profile(), "defaults")
-        for key in ("reranker", "window", "score_mode", "retrieval", "budget_ms", "fusion"):
+        for key in ("reranker", "window", "score_mode", "retrieval", "budget_ms"):
             if key in data:  # top-level shortcuts for the common defaults
                 defaults = _profile({key: data.pop(key)}, defaults, key)
+        fusion = {key: data.pop(key) for key in FUSION_KEYS if key in data}
+        if fusion:       # together: a combination may only be valid with the normalization given beside it
+            defaults = _profile(fusion, defaults, "defaults")
         profiles = tuple(_profile(p, replace(defaults, pattern=_need(p, "index", f"profiles[{i}]")),
                                   f"profiles[{i}]", keep_pattern=True)
                          for i, p in enumerate(data.pop("profiles", []) or []))
@@ -253,6 +308,8 @@ ENV_KEYS = {
     "OPENSEARCH_URL": "opensearch_url", "RERANK_OPENSEARCH_URL": "opensearch_url", "RERANK_DATA_DIR": "data_dir",
     "RERANK_RERANKER": "reranker", "RERANK_WINDOW": "window", "RERANK_SCORE_MODE": "score_mode",
     "RERANK_RETRIEVAL": "retrieval", "RERANK_BUDGET_MS": "budget_ms", "RERANK_FUSION": "fusion",
+    "RERANK_FUSION_COMBINATION": "fusion_combination", "RERANK_FUSION_WEIGHTS": "fusion_weights",
+    "RERANK_FUSION_RANK_CONSTANT": "fusion_rank_constant",
     "RERANK_UPSTREAM_TIMEOUT_S": "upstream_timeout_s", "RERANK_VERIFY_CERTS": "verify_certs",
     "RERANK_CA_CERTS": "ca_certs", "RERANK_INFERENCE_THREADS": "inference_threads",
     "RERANK_TORCH_THREADS": "inference_threads", "RERANK_LOG_JSON": "log_json",
@@ -326,6 +383,8 @@ def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -
     data = dict(data)
     if keep_pattern:
         data.pop("index", None)
+    if "fusion" in data and "fusion_combination" not in data:
+        data["fusion_combination"] = base.kept_combination(str(data["fusion"]))
     profile = _dataclass(Profile, data, where, base)
     return profile.validate(where)
 

@@ -8,11 +8,13 @@ FUSED_ABS as well (see harness.py).
 from __future__ import annotations
 
 import random
+import uuid
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from searchcore.fusion import TECHNIQUES, FusionConfig, pipeline_body, pipeline_name
 from tests.differential.corpus import DIMENSION, PIPELINES, TAGS, WORDS
 from tests.differential.harness import (
     FUSED_ABS,
@@ -112,6 +114,20 @@ def hybrid(text: str, vector: list[float], k: int = 10, **extra: object) -> dict
 def test_hybrid(pair, corpus, pipelines, pipeline, body, label):
     local, reference = pair.search(corpus, body, {"search_pipeline": pipelines[pipeline]})
     assert_same_answer(local, reference, abs_tol=FUSED_ABS)
+
+
+@pytest.mark.parametrize(("normalization", "combination"), TECHNIQUES, ids=lambda v: v)
+def test_the_sidecars_pipeline_for_every_technique(pair, corpus, normalization, combination):
+    """Each pair searchcore.fusion lists, as the sidecar asks the cluster for it (weights, rank constant 7)."""
+    fusion = FusionConfig(normalization, combination, (0.35, 0.65), rank_constant=7)
+    pipeline_id = f"diff-{pipeline_name(fusion)}-{uuid.uuid4().hex[:8]}"
+    pair.ok("PUT", f"/_search/pipeline/{pipeline_id}", pipeline_body(fusion))
+    try:
+        body = {"query": hybrid("rank model", VECTOR, pagination_depth=30), "size": 20}
+        local, reference = pair.search(corpus, body, {"search_pipeline": pipeline_id})
+        assert_same_answer(local, reference, abs_tol=FUSED_ABS)
+    finally:
+        pair.send("DELETE", f"/_search/pipeline/{pipeline_id}")
 
 
 def test_hybrid_aggregations_count_every_sub_query_match(pair, corpus, pipelines):

@@ -230,36 +230,51 @@ def test_a_mapping_the_cluster_will_not_give_is_flagged_not_hidden(backend, mapp
 
 
 # ---- client-side fusion equals the cluster's own -------------------------------------------------------------
-@pytest.mark.parametrize("combination", ["arithmetic_mean", "geometric_mean", "harmonic_mean"])
+@pytest.mark.parametrize("normalization", ["min_max", "l2", "z_score", "rrf"])
 def test_client_fusion_equals_the_clusters_for_every_technique(backend, corpus_index, tiny_cross_encoder,
-                                                               combination):
-    """Both legs fused here (`client`) and by the cluster's own hybrid query and pipeline (`server`): the same
-    first-stage scores, to float tolerance, for every normalization the combination goes with, with weights."""
-    from searchcore.fusion import COMPATIBLE_COMBINATIONS
+                                                               normalization):
+    """Both legs fused here (`client`) and by the cluster's own hybrid query and the sidecar's pipeline (`server`):
+    the same first-stage scores, to float tolerance, for every combination searchcore.fusion lists with the
+    normalization, with weights (the profile's, or the request's with a rank constant of its own for rrf)."""
+    from searchcore.fusion import TECHNIQUES, pipeline_name
     from sidecar.app import create_app
     from sidecar.settings import Settings
 
     settings = Settings.from_dict({"opensearch_url": backend.url, "reranker": str(tiny_cross_encoder),
                                    "defaults": {"window": 10, "budget_ms": 60000, "fusion_weights": [0.3, 0.7],
-                                                "fusion_combination": combination}})
-    client = create_app(settings, warm_up=False).test_client()
-    techniques = [t for t, combos in COMPATIBLE_COMBINATIONS.items() if combination in combos and t != "rrf"]
-    techniques += ["rrf"] if combination == "arithmetic_mean" else []   # rrf has its own combination
-    for technique in techniques:
-        first_stage = {}
-        for retrieval in ("client", "server"):
-            response = client.post(f"/{INDEX}/_search", json={"query": BROAD, "size": 10, "ext": {"rerank": {
-                "fusion": technique, "retrieval": retrieval, "explain": True}}})
-            assert response.status_code == 200, response.get_data(as_text=True)
-            hits = response.get_json()["hits"]["hits"]
-            first_stage[retrieval] = {h["_id"]: h["_rerank"]["first_stage_score"] for h in hits}
-        mine, theirs = first_stage["client"], first_stage["server"]
-        for doc in mine.keys() & theirs.keys():
-            assert mine[doc] == pytest.approx(theirs[doc], rel=1e-5), (technique, doc)
-        # documents tied at the window's edge may differ: each engine breaks ties its own way
-        for one, other in ((mine, theirs), (theirs, mine)):
-            for doc in one.keys() - other.keys():
-                assert one[doc] == pytest.approx(min(other.values()), rel=1e-5), (technique, doc)
+                                                "fusion_rank_constant": 20}})
+    app = create_app(settings, warm_up=False)
+    client, cluster = app.test_client(), backend.client()
+    before, used = set(cluster.search_pipeline.get()), set()
+    try:
+        for combination in [c for n, c in TECHNIQUES if n == normalization]:
+            overrides = {"fusion": normalization, "fusion_combination": combination}
+            if normalization == "rrf" and combination != "rrf":
+                overrides.update(fusion_weights=[0.6, 0.4], fusion_rank_constant=5)
+            profile = settings.defaults
+            fusion = profile.fusion_config(normalization, combination, overrides.get("fusion_weights"),
+                                           overrides.get("fusion_rank_constant"))
+            assert (fusion.normalization, fusion.combination) == (normalization, combination)
+            used.add(pipeline_name(fusion))
+            first_stage = {}
+            for retrieval in ("client", "server"):
+                response = client.post(f"/{INDEX}/_search", json={"query": BROAD, "size": 10, "ext": {"rerank": {
+                    **overrides, "retrieval": retrieval, "explain": True}}})
+                assert response.status_code == 200, response.get_data(as_text=True)
+                hits = response.get_json()["hits"]["hits"]
+                first_stage[retrieval] = {h["_id"]: h["_rerank"]["first_stage_score"] for h in hits}
+            assert pipeline_name(fusion) in cluster.search_pipeline.get(), "server mode ran on its own pipeline"
+            mine, theirs = first_stage["client"], first_stage["server"]
+            assert len(mine) == len(theirs) == 10
+            for doc in mine.keys() & theirs.keys():
+                assert mine[doc] == pytest.approx(theirs[doc], rel=1e-5), (combination, doc)
+            # documents tied at the window's edge may differ: each engine breaks ties its own way
+            for one, other in ((mine, theirs), (theirs, mine)):
+                for doc in one.keys() - other.keys():
+                    assert one[doc] == pytest.approx(min(other.values()), rel=1e-5), (combination, doc)
+    finally:
+        for name in used - before:   # the node is shared: only what this test made
+            cluster.search_pipeline.delete(id=name, ignore=[404])
 
 
 # ---- OpenSearch Dashboards' Discover, on each engine ------------------------------------------------------------

@@ -22,10 +22,10 @@ with atheris.instrument_imports(include=["sidecar"]):
     from searchcore.bodies import parse_json_body
     from searchcore.errors import SearchError
     from sidecar.logs import request_id
+    from sidecar.pipeline import parse_msearch
     from sidecar.plan import PassThrough, plan_search
     from sidecar.proxy import request_target
     from sidecar.query_text import has_vector_query, knn_filters, lucene_to_text, query_texts
-    from sidecar.pipeline import parse_msearch
     from sidecar.settings import Limits
 
 LIMITS = Limits(max_window=500, max_query_chars=2000, max_nesting_depth=32)

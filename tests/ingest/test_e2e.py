@@ -17,6 +17,7 @@ import pytest
 
 from ingest.documents import content_id
 from searchcore.contract import IndexContract
+from searchcore.fusion import FusionConfig, pipeline_body
 from sidecar.cli import main
 from tests.conftest import REPO
 from tests.ingest.conftest import small_docs, write_format
@@ -198,7 +199,8 @@ def test_the_embedded_engine_is_the_default(tmp_path, monkeypatch, minilm):
         client = local_client(data)
         client.indices.refresh(index="notes")
         assert client.count(index="notes")["count"] == 4
-        assert "rerank-sidecar-hybrid" in client.search_pipeline.get(id="rerank-sidecar-hybrid")
+        name = "rerank-sidecar-min_max-arithmetic_mean"   # the sidecar's own, for its default fusion
+        assert client.search_pipeline.get(id=name)[name] == pipeline_body(FusionConfig())
     finally:
         close_engine(data)
 

@@ -7,13 +7,14 @@ import threading
 
 import pytest
 
-from ingest.index import DEFAULT_PIPELINE, hybrid_pipeline_body
+from ingest.index import DEFAULT_PIPELINE, ensure_pipeline
 from ingest.read_embed_write import FlowSettings, Interrupted
 from ingest.reindex import IndexSource
 from ingest.run import IngestJob, JobError, run_job
 from ingest.sources import open_source
 from ingest.write import ClusterUnavailable, RetryPolicy
 from searchcore.contract import ContractError, IndexContract
+from searchcore.fusion import FusionConfig, pipeline_body, pipeline_name
 from tests.ingest.fakes import FakeOpenSearch, StubEmbedder, connection_refused
 
 FAST = RetryPolicy(max_attempts=2, initial_backoff=0.001, max_backoff=0.001)
@@ -165,9 +166,32 @@ def test_the_hybrid_pipeline_is_created_when_the_cluster_has_neural_search(tmp_p
     source = open_source(write_corpus(tmp_path / "c.jsonl", 3))
     summary = run_job(make_job(tmp_path), source, client, StubEmbedder())
     assert summary.pipeline_status == "created"
-    assert client.pipelines[DEFAULT_PIPELINE] == hybrid_pipeline_body()
     processor = client.pipelines[DEFAULT_PIPELINE]["phase_results_processors"][0]
     assert processor["normalization-processor"]["normalization"] == {"technique": "min_max"}
+
+
+def test_the_pipeline_is_the_one_the_sidecar_uses_for_its_default_profile():
+    from sidecar.retrieve import Retriever
+    from sidecar.settings import Settings
+
+    fusion = Settings().defaults.fusion_config()
+    client = FakeOpenSearch(plugins=("opensearch-neural-search",))
+    assert ensure_pipeline(client) == "created"
+    assert client.pipelines == {pipeline_name(fusion): pipeline_body(fusion)}
+
+    class Upstream:   # the cluster as the sidecar sees it: the pipeline is there, nothing is created
+        def json(self, method, path, body, headers):
+            assert (method, path) == ("GET", f"/_search/pipeline/{DEFAULT_PIPELINE}")
+            return 200, client.search_pipeline.get(id=DEFAULT_PIPELINE)
+
+    assert Retriever(Upstream()).ensure_pipeline(fusion, {}) == DEFAULT_PIPELINE
+
+
+def test_a_pipeline_under_another_name_is_created_with_a_warning(caplog):
+    client = FakeOpenSearch(plugins=("opensearch-neural-search",))
+    assert ensure_pipeline(client, "my-hybrid") == "created"
+    assert client.pipelines["my-hybrid"] == pipeline_body(FusionConfig())
+    assert f"not the one the sidecar looks up ({DEFAULT_PIPELINE})" in caplog.text
 
 
 def test_dry_run_writes_nothing_and_reports_bad_records(tmp_path):

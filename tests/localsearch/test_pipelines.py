@@ -16,7 +16,7 @@ from localsearch.pipelines import (
     validate_hybrid_request,
 )
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
-from searchcore.fusion import FusionConfig
+from searchcore.fusion import TECHNIQUES, FusionConfig, pipeline_body, pipeline_name
 
 
 def normalization(**options):
@@ -301,3 +301,13 @@ def test_hybrid_without_a_fusing_pipeline_returns_the_raw_marked_list():
         pytest.approx(delimiter, rel=1e-6), pytest.approx(delimiter, rel=1e-6), 0.5,
         pytest.approx(start, rel=1e-6)]
     assert unfused_hybrid_hits([[], []]) == []
+
+
+def test_the_sidecars_pipeline_for_every_technique_reads_back_as_that_technique():
+    configs = [FusionConfig(n, c, (0.4, 0.6), rank_constant=7) for n, c in TECHNIQUES]
+    assert len({pipeline_name(config) for config in configs}) == len(TECHNIQUES)
+    for config in configs:
+        read = SearchPipeline.from_body(pipeline_name(config), pipeline_body(config)).fusion
+        expected = config if config.normalization == "rrf" else FusionConfig(
+            config.normalization, config.combination, config.weights)
+        assert read == expected

@@ -385,6 +385,14 @@ def test_overrides_are_parsed():
     assert isinstance(result.overrides.budget_ms, float)
 
 
+def test_fusion_overrides_are_parsed():
+    rerank = {"fusion": "l2", "fusion_combination": "geometric_mean", "fusion_weights": [0.3, 0.7],
+              "fusion_rank_constant": 20}
+    result = reranked({"query": {"match": {"t": "x"}}, "ext": {"rerank": rerank}})
+    assert result.overrides == RerankOverrides(fusion="l2", fusion_combination="geometric_mean",
+                                               fusion_weights=(0.3, 0.7), fusion_rank_constant=20)
+
+
 def test_window_defaults_to_the_profile():
     assert reranked({"query": {"match": {"t": "x"}}}, profile_window=64).window == 64
 
@@ -405,7 +413,19 @@ def test_window_defaults_to_the_profile():
     ({"query_text": "  \t"}, "[ext.rerank.query_text] must be a non-empty string, got [  \t]"),
     ({"query_text": 42}, "[ext.rerank.query_text] must be a non-empty string, got [42]"),
     ({"windw": 10, "fusoin": "rrf"}, "[ext.rerank] unknown fields [windw, fusoin], expected any of "
-     "[enabled, window, fusion, score_mode, explain, query_text, budget_ms, retrieval]"),
+     "[enabled, window, fusion, fusion_combination, fusion_weights, fusion_rank_constant, score_mode, explain, "
+     "query_text, budget_ms, retrieval]"),
+    ({"fusion_combination": "median"}, "[ext.rerank.fusion_combination] must be one of [arithmetic_mean, "
+     "geometric_mean, harmonic_mean, rrf], got [median]"),
+    ({"fusion_weights": "0.5,0.5"}, "[ext.rerank.fusion_weights] must be a list of numbers, got [0.5,0.5]"),
+    ({"fusion_weights": [0.5, True]}, "[ext.rerank.fusion_weights] must be a list of numbers, got [[0.5, true]]"),
+    ({"fusion_weights": [0.6, 0.6]}, "[ext.rerank.fusion_weights] sum of weights for combination must be equal "
+     "to 1.0, submitted weights: [0.6, 0.6]"),
+    ({"fusion_weights": [1.5, -0.5]}, "[ext.rerank.fusion_weights] all weights must be in range [0.0 ... 1.0], "
+     "submitted weights: [1.5, -0.5]"),
+    ({"fusion_rank_constant": 0}, "[ext.rerank.fusion_rank_constant] rank constant must be in the interval "
+     "between 1 and 10000, submitted rank constant: 0"),
+    ({"fusion_rank_constant": 2.5}, "[ext.rerank.fusion_rank_constant] must be an integer, got 2.5"),
 ])
 def test_bad_overrides(rerank, reason):
     with pytest.raises(IllegalArgument) as caught:

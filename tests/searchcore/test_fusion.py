@@ -7,7 +7,19 @@ import math
 import pytest
 
 from searchcore.errors import IllegalArgument
-from searchcore.fusion import FusionConfig, fuse, java_float_str, normalize
+from searchcore.fusion import (
+    COMBINATIONS,
+    NORMALIZATIONS,
+    TECHNIQUES,
+    FusionConfig,
+    check_technique,
+    default_combination,
+    fuse,
+    java_float_str,
+    normalize,
+    pipeline_body,
+    pipeline_name,
+)
 
 # Two legs used throughout: a lexical leg and a vector leg that share document "b".
 LEXICAL = [("a", 3.0), ("b", 2.0), ("c", 1.0)]
@@ -165,6 +177,105 @@ def test_rrf_normalization_with_arithmetic_mean_divides_by_the_weights():
     fused = scores(fuse(LEGS, FusionConfig("rrf", "arithmetic_mean")))
     assert fused == {"b": approx((1 / 62 + 1 / 61) / 2), "a": approx(1 / 61 / 2),
                      "d": approx(1 / 62 / 2), "c": approx(1 / 63 / 2)}
+
+
+def test_rrf_normalization_with_geometric_and_harmonic_means():
+    geometric = scores(fuse(LEGS, FusionConfig("rrf", "geometric_mean", (0.25, 0.75))))
+    assert geometric == {"b": approx(math.exp(0.25 * math.log(1 / 62) + 0.75 * math.log(1 / 61))),
+                         "a": approx(1 / 61), "d": approx(1 / 62), "c": approx(1 / 63)}
+    harmonic = scores(fuse(LEGS, FusionConfig("rrf", "harmonic_mean", rank_constant=10)))
+    assert harmonic == {"b": approx(2 / (12 + 11)), "a": approx(1 / 11), "d": approx(1 / 12),
+                        "c": approx(1 / 13)}
+
+
+# ---- the tables: every technique, its pipeline, its checks ----
+
+# each pair a search pipeline can ask for, with the hand-computed fused scores of LEGS (equal weights)
+MM_LEX, MM_VEC = {"a": 1.0, "b": 0.5, "c": 0.001}, {"b": 1.0, "d": 0.001}
+RRF_LEX, RRF_VEC = {"a": 1 / 61, "b": 1 / 62, "c": 1 / 63}, {"b": 1 / 61, "d": 1 / 62}
+L2_LEX = {"a": 3 / math.sqrt(14), "b": 2 / math.sqrt(14), "c": 1 / math.sqrt(14)}
+L2_VEC = {"b": 0.9 / math.sqrt(1.06), "d": 0.5 / math.sqrt(1.06)}
+
+
+def _by_hand(lexical, vector, combination):
+    out = {}
+    for doc in lexical.keys() | vector.keys():
+        present = [s for s in (lexical.get(doc), vector.get(doc)) if s is not None]
+        if combination == "arithmetic_mean":
+            out[doc] = sum(present) / 2
+        elif combination == "geometric_mean":
+            out[doc] = math.exp(sum(math.log(s) for s in present) / len(present))
+        elif combination == "harmonic_mean":
+            out[doc] = len(present) / sum(1 / s for s in present)
+        else:
+            out[doc] = sum(present)
+    return out
+
+
+BY_HAND = {
+    ("min_max", c): _by_hand(MM_LEX, MM_VEC, c) for c in ("arithmetic_mean", "geometric_mean", "harmonic_mean")}
+BY_HAND |= {("l2", c): _by_hand(L2_LEX, L2_VEC, c) for c in ("arithmetic_mean", "geometric_mean", "harmonic_mean")}
+BY_HAND |= {("rrf", c): _by_hand(RRF_LEX, RRF_VEC, c) for c in ("rrf", "arithmetic_mean", "geometric_mean",
+                                                                  "harmonic_mean")}
+# z_score: lexical mean 2, std 1 -> a=1, b equals the mean (the raw max, 3.0), c=-1 -> 0.001; the vector leg's
+# two scores are mean +- std/sqrt(2) -> b=0.7071068, d -> 0.001
+BY_HAND[("z_score", "arithmetic_mean")] = {"a": 1.0 / 2, "b": (3.0 + math.sqrt(0.5)) / 2, "c": 0.001 / 2,
+                                           "d": 0.001 / 2}
+
+
+def test_the_list_of_techniques_is_every_pair_opensearch_offers():
+    assert set(TECHNIQUES) == set(BY_HAND)
+    assert len(TECHNIQUES) == len(set(TECHNIQUES)) == 11
+    assert NORMALIZATIONS == ("min_max", "l2", "z_score", "rrf")
+    assert COMBINATIONS == ("arithmetic_mean", "geometric_mean", "harmonic_mean", "rrf")
+    assert [default_combination(n) for n in NORMALIZATIONS] == [
+        "arithmetic_mean", "arithmetic_mean", "arithmetic_mean", "rrf"]
+
+
+@pytest.mark.parametrize(("normalization", "combination"), TECHNIQUES)
+def test_every_technique_against_the_hand_computation(normalization, combination):
+    fused = scores(fuse(LEGS, FusionConfig(normalization, combination)))
+    assert fused == {doc: approx(value) for doc, value in BY_HAND[normalization, combination].items()}
+
+
+@pytest.mark.parametrize(("config", "name", "processor"), [
+    # the names the sidecar has always used stay as they were (pipelines already on clusters keep serving)
+    (FusionConfig(), "rerank-sidecar-min_max-arithmetic_mean",
+     {"normalization-processor": {"normalization": {"technique": "min_max"},
+                                  "combination": {"technique": "arithmetic_mean"}}}),
+    (FusionConfig("l2", "geometric_mean", (0.3, 0.7)), "rerank-sidecar-l2-geometric_mean-w0.3_0.7",
+     {"normalization-processor": {"normalization": {"technique": "l2"}, "combination": {
+         "technique": "geometric_mean", "parameters": {"weights": [0.3, 0.7]}}}}),
+    (FusionConfig("rrf", "rrf"), "rerank-sidecar-rrf-60",
+     {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 60}}}),
+    (FusionConfig("rrf", "rrf", (0.25, 0.75), rank_constant=20), "rerank-sidecar-rrf-20-w0.25_0.75",
+     {"score-ranker-processor": {"combination": {"technique": "rrf", "rank_constant": 20,
+                                                 "parameters": {"weights": [0.25, 0.75]}}}}),
+    # score-ranker-processor with a mean fails every search on OpenSearch 3.6; a normalization-processor does it
+    (FusionConfig("rrf", "harmonic_mean", rank_constant=5), "rerank-sidecar-rrf-harmonic_mean-5",
+     {"normalization-processor": {"normalization": {"technique": "rrf", "parameters": {"rank_constant": 5}},
+                                  "combination": {"technique": "harmonic_mean"}}}),
+])
+def test_pipeline_name_and_body(config, name, processor):
+    assert pipeline_name(config) == name
+    assert pipeline_body(config) == {"description": "rerank-sidecar hybrid fusion",
+                                     "phase_results_processors": [processor]}
+
+
+@pytest.mark.parametrize(("pair", "reason"), [
+    (("min_max", "rrf"), "provided combination technique rrf is not supported for normalization technique "
+                         "min_max. Supported techniques are: arithmetic_mean, geometric_mean, harmonic_mean"),
+    (("z_score", "harmonic_mean"), "provided combination technique harmonic_mean is not supported for "
+                                   "normalization technique z_score. Supported techniques are: arithmetic_mean"),
+    (("max", "rrf"), "provided normalization technique is not supported"),
+    (("rrf", "median"), "provided combination technique is not supported"),
+])
+def test_check_technique(pair, reason):
+    with pytest.raises(IllegalArgument) as caught:
+        check_technique(*pair)
+    assert caught.value.reason == reason
+    for normalization, combination in TECHNIQUES:
+        check_technique(normalization, combination)
 
 
 # ---- edges ----
