@@ -42,8 +42,8 @@ class Models:
         from searchcore.models import default_device
         from sidecar.rerank import BatchingScorer, load_scorer
         spec = self.settings.model_spec(name)
-        options = spec.backend_options()
-        if spec.backend in ("onnx", "onnx-int8", "auto") and self.settings.onnx_cache_dir:
+        options = dict(spec.options)
+        if self.settings.onnx_cache_dir:  # for the backends that export ONNX files; the others ignore it
             options["cache_dir"] = self.settings.onnx_cache_dir
         device = spec.device or default_device()
         on_cpu = not device.startswith("cuda")
@@ -52,12 +52,12 @@ class Models:
         loaded = InstrumentedScorer(load_scorer(spec.path or name, backend=spec.backend or "auto", device=device,
                                                 max_length=spec.max_length, threads=1 if on_cpu else None,
                                                 **options), self.metrics)
-        if getattr(loaded, "backend", "") != "remote":  # a remote server batches on its own
+        if not loaded.capabilities.batches_itself:  # a remote server batches on its own
             loaded = BatchingScorer(loaded, workers=cores if on_cpu else 1,
                                     gather_s=self.settings.batch_wait_ms / 1000.0, on_batch=self._observe_batch)
         with self._lock:
             scorer = self._scorers.setdefault(name, loaded)
-        self.metrics.model_info.labels("reranker", name, _backend_of(scorer)).set(1)
+        self.metrics.model_info.labels("reranker", name, scorer.backend).set(1)
         return scorer
 
     def _observe_batch(self, model: str, _pairs: int, _tokens: int, requests: int) -> None:
@@ -184,10 +184,6 @@ def _unobserved(scorer: Any) -> Any:
     if isinstance(scorer, BatchingScorer):
         scorer = scorer.inner
     return scorer.wrapped if isinstance(scorer, InstrumentedScorer) else scorer
-
-
-def _backend_of(scorer: Any) -> str:
-    return str(getattr(getattr(scorer, "inner", scorer), "backend", "custom"))
 
 
 def _basic_auth(username: str | None, password: str | None) -> dict[str, str]:
