@@ -91,17 +91,17 @@ class PipelineRunner:
         self.depth = depth
 
     def _parts(self, spec: SystemSpec) -> tuple[Any, Any, Any]:
-        from sidecar.app import Models
         from sidecar.metrics import get_metrics
         from sidecar.pipeline import RerankPipeline
         from sidecar.profiles import ProfileResolver
+        from sidecar.rerank.service import ModelService
         from sidecar.retrieve import Retriever
 
         settings = self.settings
         if spec.reranker:
             settings = replace(settings, defaults=replace(settings.defaults, reranker=spec.reranker))
         metrics = get_metrics()
-        models = Models(settings, metrics)
+        models = ModelService(settings, metrics)
         profiles = ProfileResolver(settings, self.upstream)
         rerank: Callable[..., Any] = models.rerank if spec.kind == "rerank" else _no_rerank
         pipeline = RerankPipeline(settings, Retriever(self.upstream), profiles, embed=models.embed,

@@ -1,4 +1,4 @@
-"""`POST /rerank`, compatible with text-embeddings-inference: other sidecars (or any TEI client) use this model.
+"""The model-serving routes: `POST /rerank`, compatible with text-embeddings-inference, for other sidecars and TEI clients.
 
 Request `{"query", "texts", "raw_scores"?, "truncate"?, "return_text"?, "truncation_direction"?}`,
 answer `[{"index", "score"(, "text")}]` sorted by score, best first, as TEI answers. Errors use
@@ -30,7 +30,7 @@ class TeiError(Exception):
         self.message, self.error_type, self.status = message, error_type, status
 
 
-def register_rerank_api(app: Flask) -> None:
+def register_rerank_routes(app: Flask) -> None:
     parts = app.extensions["rerank_sidecar"]
 
     @app.route("/rerank", methods=["POST"])
