@@ -55,7 +55,8 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     register_routes(app)
     if settings.auth.enabled:
         from sidecar.auth import register_auth
-        register_auth(app, settings.auth)
+        from sidecar.rerank_routes import MODEL_PATHS
+        register_auth(app, settings.auth, bearer_paths=MODEL_PATHS if settings.rerank_endpoint else ())
     if settings.rerank_endpoint:
         from sidecar.rerank_routes import register_rerank_routes
         register_rerank_routes(app)

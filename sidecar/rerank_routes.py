@@ -1,10 +1,19 @@
-"""The model-serving routes: `POST /rerank`, compatible with text-embeddings-inference, for other sidecars and TEI clients.
+"""The model-serving routes: this process's cross-encoder for other sidecars, TEI clients and Cohere/Jina clients.
 
-Request `{"query", "texts", "raw_scores"?, "truncate"?, "return_text"?, "truncation_direction"?}`,
-answer `[{"index", "score"(, "text")}]` sorted by score, best first, as TEI answers. Errors use
-TEI's shape `{"error", "error_type"}` and statuses (413 Validation, 400 Empty, 422 malformed,
-424 Backend, 503 Unhealthy), since TEI clients parse those. The model call goes through the
-same per-process batcher as searches, so /rerank and search traffic share model calls.
+`POST /rerank` is text-embeddings-inference's API: request `{"query", "texts", "raw_scores"?,
+"truncate"?, "return_text"?, "truncation_direction"?}`, answer `[{"index", "score"(, "text")}]`
+sorted by score, best first, as TEI answers. Its errors use TEI's shape `{"error", "error_type"}`
+and statuses (413 Validation, 400 Empty, 422 malformed, 424 Backend, 503 Unhealthy), since TEI
+clients parse those.
+
+`POST /v1/rerank` is the Cohere/Jina-style API: request `{"query", "documents": [str...],
+"top_n"?, "model"?, "return_documents"?}`, answer `{"model", "results": [{"index",
+"relevance_score"(, "document": {"text"})}]}` sorted by score and cut to `top_n`; the score is the
+logit's sigmoid (a probability, as those APIs give). Documents longer than the model takes are
+truncated. Its errors are OpenSearch's error body, as everywhere else on the sidecar.
+
+Both go through the same auth and limits as searches, and their model calls through the same
+per-process batcher, so they share model calls with search traffic.
 """
 
 from __future__ import annotations
@@ -17,14 +26,24 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from searchcore.bodies import parse_json_body
+from searchcore.errors import IllegalArgument, SearchError
+from sidecar.plan import valid_text
 from sidecar.rerank.passages import tokenizer_lock
+from sidecar.routes import raise_body_too_large
 
 log = logging.getLogger(__name__)
 
 FIELDS = {"query", "texts", "raw_scores", "truncate", "return_text", "truncation_direction"}
+MODEL_PATHS = ("/rerank", "/v1/rerank")   # answered here, never forwarded: auth takes a bearer API key on them
+V1_FIELDS = {"query", "documents", "top_n", "model", "return_documents"}
+# how /v1/rerank answers what the shared steps raise in TEI's terms
+V1_ERRORS = {"Unhealthy": (503, "model_unavailable_exception"), "Backend": (500, "model_exception")}
 
 
 class TeiError(Exception):
+    """A model-serving request failed: TEI's error type and status (/v1/rerank renders it OpenSearch's way)."""
+
     def __init__(self, message: str, error_type: str, status: int) -> None:
         super().__init__(message)
         self.message, self.error_type, self.status = message, error_type, status
@@ -48,6 +67,27 @@ def register_rerank_routes(app: Flask) -> None:
         except TeiError as exc:
             return _answer({"error": exc.message, "error_type": exc.error_type}, exc.status)
         return _answer(ranks, 200)
+
+    @app.route("/v1/rerank", methods=["POST"])
+    def rerank_v1() -> Response:
+        g.route = "v1_rerank"
+        settings = parts["settings"]
+        model = settings.rerank_endpoint_model or settings.defaults.reranker
+        try:
+            body = _parse_v1(_body_v1(settings.limits.max_body_bytes), settings.limits.max_passages_per_request)
+            logits = _logits(parts["models"], model, body["query"], body["documents"], truncate=True)
+        except TeiError as exc:
+            status, error_type = V1_ERRORS.get(exc.error_type, (exc.status, "illegal_argument_exception"))
+            error = SearchError(exc.message, status=status, error_type=error_type)
+            return _answer(error.body(), error.status)
+        except SearchError as exc:
+            return _answer(exc.body(), exc.status)
+        results = sorted(({"index": i, "relevance_score": _sigmoid(float(x))} for i, x in enumerate(logits)),
+                         key=lambda result: -result["relevance_score"])[:body.get("top_n") or len(logits)]
+        if body.get("return_documents"):
+            for result in results:
+                result["document"] = {"text": body["documents"][result["index"]]}
+        return _answer({"model": model, "results": results}, 200)
 
 
 def _body(limit: int) -> bytes:
@@ -90,7 +130,19 @@ def _parse(raw: bytes, limit: int) -> dict[str, Any]:
 
 
 def _rank(models: Any, model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
-    query, texts = body["query"], body["texts"]
+    texts = body["texts"]
+    logits = _logits(models, model, body["query"], texts, truncate=bool(body.get("truncate")))
+    raw = bool(body.get("raw_scores"))
+    ranks = [{"index": i, "score": float(x) if raw else _sigmoid(float(x))} for i, x in enumerate(logits)]
+    if body.get("return_text"):
+        for rank in ranks:
+            rank["text"] = texts[rank["index"]]
+    ranks.sort(key=lambda rank: -rank["score"])
+    return ranks
+
+
+def _logits(models: Any, model: str, query: str, texts: list[str], *, truncate: bool) -> Any:
+    """One logit per text, from the model behind this process's batcher; TeiError when it cannot."""
     if not models.ready.is_set():
         raise TeiError("the model is still loading", "Unhealthy", 503)
     try:
@@ -98,7 +150,7 @@ def _rank(models: Any, model: str, body: dict[str, Any]) -> list[dict[str, Any]]
     except Exception as exc:
         log.error("/rerank: model %s unavailable: %s", model, exc)
         raise TeiError(f"model [{model}] is unavailable", "Unhealthy", 503) from None
-    if not body.get("truncate"):
+    if not truncate:
         _refuse_long_inputs(scorer, query, texts)
     try:
         logits = scorer.score_pairs(query, texts)
@@ -107,13 +159,51 @@ def _rank(models: Any, model: str, body: dict[str, Any]) -> list[dict[str, Any]]
         raise TeiError("the model failed to score the texts", "Backend", 424) from None
     if not all(math.isfinite(float(x)) for x in logits):
         raise TeiError("the model returned non-finite scores", "Backend", 424)
-    raw = bool(body.get("raw_scores"))
-    ranks = [{"index": i, "score": float(x) if raw else _sigmoid(float(x))} for i, x in enumerate(logits)]
-    if body.get("return_text"):
-        for rank in ranks:
-            rank["text"] = texts[rank["index"]]
-    ranks.sort(key=lambda rank: -rank["score"])
-    return ranks
+    return logits
+
+
+def _body_v1(limit: int) -> bytes:
+    """The body within the sidecar's limit, or the 413 a search would get."""
+    if request.content_length is not None and request.content_length > limit:
+        raise_body_too_large(limit)
+    request.max_content_length = limit + 1   # a chunked body is cut off past the limit, not read whole first
+    try:
+        raw = request.get_data(cache=False)
+    except RequestEntityTooLarge:
+        raise_body_too_large(limit)
+    if len(raw) > limit:
+        raise_body_too_large(limit)
+    return raw
+
+
+def _parse_v1(raw: bytes, max_documents: int) -> dict[str, Any]:
+    """A /v1/rerank request, checked; IllegalArgument (400) naming the field otherwise."""
+    body = parse_json_body(raw)
+    if not isinstance(body, dict):
+        raise IllegalArgument("the request body must be a JSON object")
+    unknown = sorted(set(body) - V1_FIELDS)
+    if unknown:
+        raise IllegalArgument(f"unknown field [{unknown[0]}]; expected one of {sorted(V1_FIELDS)}")
+    if not isinstance(body.get("query"), str) or not body["query"].strip():
+        raise IllegalArgument("[query] is required: a non-empty string")
+    documents = body.get("documents")
+    if not isinstance(documents, list) or not all(isinstance(d, str) for d in documents):
+        raise IllegalArgument("[documents] is required: a list of strings")
+    if not documents:
+        raise IllegalArgument("[documents] cannot be empty")
+    if len(documents) > max_documents:
+        raise IllegalArgument(f"[documents] holds {len(documents)} documents; the limit is {max_documents} "
+                              "(limits.max_passages_per_request)")
+    top_n = body.get("top_n")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise IllegalArgument(f"[top_n] must be a positive integer, got [{json.dumps(top_n)}]")
+    if not isinstance(body.get("model", ""), str):
+        raise IllegalArgument("[model] must be a string")
+    if not isinstance(body.get("return_documents", False), bool):
+        raise IllegalArgument("[return_documents] must be true or false")
+    # lone surrogates (valid JSON escapes) would break the tokenizer
+    body["query"], body["documents"] = valid_text(body["query"]), [valid_text(d) for d in documents]
+    return body
 
 
 def _refuse_long_inputs(scorer: Any, query: str, texts: list[str]) -> None:
