@@ -113,8 +113,9 @@ class HttpScorer(BaseScorer):
 
 
 def scores_by_index(ranks: Any, count: int, score_key: str) -> np.ndarray:
-    """`[{"index", score_key}]` in any order (a ranking) as one score per input, in input order."""
-    scores = np.full(count, np.nan, dtype=np.float32)
+    """`[{"index", score_key}]` in any order (a ranking) as one score per input, in input order (float64:
+    a backend may still transform them, e.g. a probability near 1 into its logit)."""
+    scores = np.full(count, np.nan, dtype=np.float64)
     seen = set()
     for rank in ranks:
         index = int(rank["index"])

@@ -33,7 +33,7 @@ class TeiScorer(HttpScorer):
     def read_scores(self, payload: bytes, count: int) -> np.ndarray:
         """TEI's answer (`[{"index", "score"}]`, any order) as scores in input order."""
         try:
-            return scores_by_index(json.loads(payload), count, "score")
+            return scores_by_index(json.loads(payload), count, "score").astype(np.float32)
         except (ValueError, TypeError, KeyError) as exc:
             raise RemoteError(f"not a rerank answer: {exc}") from exc
 
