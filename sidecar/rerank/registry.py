@@ -22,6 +22,7 @@ BUILTIN_MODULES = (
     "sidecar.rerank.torch_backend",
     "sidecar.rerank.onnx_backend",
     "sidecar.rerank.tei_backend",
+    "sidecar.rerank.cohere_backend",
 )
 
 
