@@ -90,15 +90,15 @@ class PipelineRunner:
         self.depth = depth
 
     def _parts(self, spec: SystemSpec) -> tuple[Any, Any, Any]:
-        from sidecar.app import Models
         from sidecar.metrics import get_metrics
         from sidecar.pipeline import build_pipeline
+        from sidecar.rerank.service import ModelService
 
         settings = self.settings
         if spec.reranker:
             settings = replace(settings, defaults=replace(settings.defaults, reranker=spec.reranker))
         metrics = get_metrics()
-        models = Models(settings, metrics)
+        models = ModelService(settings, metrics)
         pipeline = build_pipeline(settings, self.upstream, models, metrics=metrics,
                                   rerank=None if spec.kind == "rerank" else _no_rerank)
         return pipeline, models, pipeline.profiles

@@ -27,7 +27,6 @@ from searchcore.fusion import (
 DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
 SCORE_MODES = ("sigmoid", "raw", "minmax", "blend")
 RETRIEVAL_MODES = ("auto", "server", "client")
-RERANK_BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "remote")
 log = logging.getLogger(__name__)
 
 FUSIONS = NORMALIZATIONS                  # `fusion`: searchcore.fusion's tables decide what each key allows
@@ -175,31 +174,38 @@ class ModelSpec:
     """How one cross-encoder is loaded and run; profiles name it by `name` in `reranker`."""
 
     name: str
-    backend: str | None = None          # auto | torch | onnx | onnx-int8 | remote (None: rerank_backend)
+    backend: str | None = None          # a registered backend (rerank_backends()); None: rerank_backend
     path: str | None = None             # where to load it from (default: the name itself)
     device: str | None = None           # cpu | cuda | cuda:N (default: cuda when there is a GPU)
     max_length: int | None = None       # tokens per pair (default: the tokenizer's)
-    url: str | None = None              # remote: base URL of a text-embeddings-inference-compatible server
-    tokenizer: str | None = None        # remote: tokenizer for passage splitting (default: path or name)
-    timeout_s: float = 10.0             # remote: per call
-    retries: int = 2                    # remote: on connection errors, 429 and 5xx
-    max_client_batch: int = 32          # remote: texts per call (TEI's default limit)
+    options: Mapping[str, Any] = field(default_factory=dict)  # the backend's own, validated by it
 
-    def validate(self, where: str) -> ModelSpec:
+    def validate(self, where: str, default_backend: str = "auto") -> ModelSpec:
+        """The backend exists and takes these options; the options come back with its defaults filled in."""
+        from sidecar.rerank.registry import OptionError, get_backend
+
         if self.backend is not None:
-            _one_of(self.backend, RERANK_BACKENDS, f"{where}.backend")
-        if self.backend == "remote" and not self.url:
-            raise ConfigError(f"{where}.url is required with backend remote")
-        if self.timeout_s <= 0 or self.retries < 0 or self.max_client_batch < 1:
-            raise ConfigError(f"{where}: timeout_s must be positive, retries >= 0, max_client_batch >= 1")
-        return self
+            _one_of(self.backend, rerank_backends(), f"{where}.backend")
+        try:
+            options = get_backend(self.backend or default_backend).validate(self.options, where)
+        except OptionError as exc:
+            raise ConfigError(str(exc)) from None
+        return replace(self, options=options)
 
-    def backend_options(self) -> dict[str, Any]:
-        """What the backend's loader takes beyond the common arguments."""
-        if self.backend != "remote":
-            return {}
-        return {"url": self.url, "tokenizer": self.tokenizer or self.path, "timeout_s": self.timeout_s,
-                "retries": self.retries, "max_client_batch": self.max_client_batch}
+    def __repr__(self) -> str:  # secrets masked
+        from sidecar.rerank.registry import backends
+
+        backend = backends().get(self.backend or "")
+        options = backend.masked(self.options) if backend else {k: "..." for k in self.options}
+        return (f"ModelSpec(name={self.name!r}, backend={self.backend!r}, path={self.path!r}, "
+                f"device={self.device!r}, max_length={self.max_length!r}, options={options!r})")
+
+
+def rerank_backends() -> tuple[str, ...]:
+    """The backend names `rerank_backend` and `models.<name>.backend` accept: every registered one."""
+    from sidecar.rerank.registry import backend_names
+
+    return backend_names()
 
 
 @dataclass(frozen=True)
@@ -284,7 +290,9 @@ class Settings:
                                   f"profiles[{i}]", keep_pattern=True)
                          for i, p in enumerate(data.pop("profiles", []) or []))
         limits = _dataclass(Limits, data.pop("limits", {}) or {}, "limits").validate()
-        models = _models(data.pop("models", {}) or {})
+        default_backend = str(data.get("rerank_backend") or "auto")
+        _one_of(default_backend, rerank_backends(), "rerank_backend")
+        models = _models(data.pop("models", {}) or {}, default_backend)
         auth = _auth(data.pop("auth", {}) or {})
         unknown = sorted(set(data) - known)
         if unknown:
@@ -294,7 +302,6 @@ class Settings:
                        auth=auth, **typed)
         if settings.upstream_timeout_s <= 0:
             raise ConfigError("upstream_timeout_s must be positive")
-        _one_of(settings.rerank_backend, RERANK_BACKENDS, "rerank_backend")
         if settings.batch_wait_ms < 0:
             raise ConfigError(f"batch_wait_ms must be >= 0, got {settings.batch_wait_ms}")
         if settings.embedding_cache_entries < 0 or settings.score_cache_entries < 0:
@@ -362,18 +369,30 @@ def _auth(data: Any) -> AuthSettings:
     return replace(auth, users=tuple(pairs))
 
 
-def _models(data: Any) -> tuple[ModelSpec, ...]:
-    """`models: {name: {backend: ..., ...}}` from the file."""
+MODEL_KEYS = frozenset(f.name for f in fields(ModelSpec)) - {"name", "options"}
+
+
+def _models(data: Any, default_backend: str) -> tuple[ModelSpec, ...]:
+    """`models: {name: {backend: ..., path, device, max_length, <the backend's options>}}` from the file.
+
+    The backend's options may also sit under `options:`; both are validated by the backend.
+    """
     if not isinstance(data, Mapping):
         raise ConfigError("models must be a mapping of model name to its settings")
     specs = []
-    for name, options in data.items():
+    for name, entry in data.items():
         where = f"models.{name}"
-        if not isinstance(options, Mapping):
+        if not isinstance(entry, Mapping):
             raise ConfigError(f"{where} must be a mapping")
-        if "name" in options:
+        if "name" in entry:
             raise ConfigError(f"{where}.name: the key of the entry is the name")
-        specs.append(_dataclass(ModelSpec, options, where, ModelSpec(str(name))).validate(where))
+        nested = {} if entry.get("options") is None else entry["options"]
+        if not isinstance(nested, Mapping):
+            raise ConfigError(f"{where}.options must be a mapping")
+        common = {k: v for k, v in entry.items() if k in MODEL_KEYS}
+        options = {**{k: v for k, v in entry.items() if k not in MODEL_KEYS and k != "options"}, **nested}
+        spec = _dataclass(ModelSpec, common, where, ModelSpec(str(name)))
+        specs.append(replace(spec, options=options).validate(where, default_backend))
     return tuple(specs)
 
 

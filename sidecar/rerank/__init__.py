@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, Scorer, plan_batches
+from sidecar.rerank.base import (
+    DEFAULT_BATCH_TOKENS,
+    BaseScorer,
+    Capabilities,
+    EncodedPair,
+    Scorer,
+    plan_batches,
+)
 from sidecar.rerank.batching import BatchingScorer, DeadlineExceeded
 from sidecar.rerank.cache import CachedScore, ScoreCache
 from sidecar.rerank.documents import (
@@ -14,11 +21,20 @@ from sidecar.rerank.documents import (
     RerankResult,
     rerank_documents,
 )
-from sidecar.rerank.loading import BACKENDS, load_scorer, register_backend
+from sidecar.rerank.loading import load_scorer
 from sidecar.rerank.passages import Passage, passage_budget, split_passages
+from sidecar.rerank.registry import (
+    Backend,
+    Option,
+    OptionError,
+    backend_names,
+    get_backend,
+    register_backend,
+)
 
 __all__ = [
-    "BACKENDS", "DEFAULT_BATCH_TOKENS", "BatchingScorer", "DeadlineExceeded", "PARTIAL", "RERANKED", "SKIPPED_ERROR", "SKIPPED_NAN",
+    "Backend", "Capabilities", "DEFAULT_BATCH_TOKENS", "BatchingScorer", "Option", "OptionError", "backend_names",
+    "get_backend", "DeadlineExceeded", "PARTIAL", "RERANKED", "SKIPPED_ERROR", "SKIPPED_NAN",
     "SKIPPED_TIMEOUT", "BaseScorer", "CachedScore", "EncodedPair", "Passage", "RerankResult",
     "ScoreCache", "Scorer", "load_scorer", "passage_budget", "plan_batches", "register_backend",
     "rerank_documents", "split_passages",

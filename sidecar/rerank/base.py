@@ -41,11 +41,27 @@ class EncodedPair:
         return len(self.input_ids)
 
 
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a scorer declares about itself, so callers need not probe it or test backend names."""
+
+    batches_itself: bool = False   # `score_batch` takes a whole wave and cuts its own calls (no batcher in front)
+    takes_deadline: bool = False   # `score_batch(pairs, deadline=...)`: drops work that would finish too late
+    needs_tokenizer: bool = True   # scores token ids, so pairs are encoded with the model's own tokenizer;
+    #                                False: it sends text, and the tokenizer only counts tokens to split passages
+    remote: bool = False           # the model runs elsewhere (an HTTP server): no local model threads
+
+
+LOCAL = Capabilities()
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """A cross-encoder loaded once per process: text pairs in, one raw logit per pair out."""
 
     name: str                     # identifies the model in cache keys, logs and metrics
+    backend: str                  # the registered backend that loaded it (metrics label)
+    capabilities: Capabilities
     max_length: int               # tokens per pair, special tokens included
     batch_tokens: int             # padded-token budget of one model call
     tokenizer: PreTrainedTokenizerBase
@@ -95,6 +111,8 @@ class BaseScorer:
     """Tokenization and batching shared by local backends; a backend implements `score_batch`."""
 
     name: str
+    backend: str = "custom"
+    capabilities: Capabilities = LOCAL
     max_length: int
     batch_tokens: int = DEFAULT_BATCH_TOKENS
     tokenizer: Any

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sidecar.rerank.base import BaseScorer, EncodedPair, Scorer, plan_batches
+from sidecar.rerank.base import BaseScorer, Capabilities, EncodedPair, Scorer, plan_batches
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,15 @@ class _Chunk:
 class BatchingScorer(BaseScorer):
     """A local scorer whose `score_batch` calls, from any number of threads, are merged and run by a pool."""
 
-    accepts_deadline = True
-    batches_itself = True  # hand it a whole wave: it cuts the calls itself
-
     def __init__(self, inner: Scorer, *, workers: int = 1, gather_s: float = DEFAULT_GATHER_S,
                  on_batch: BatchObserver | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(inner.name, inner.tokenizer, inner.max_length, max(inner.batch_tokens, SUBMIT_TOKENS))
         self.inner = inner
+        self.backend = inner.backend
+        # hand it a whole wave: it cuts the calls itself, and drops what its deadline has passed
+        self.capabilities = Capabilities(batches_itself=True, takes_deadline=True,
+                                         needs_tokenizer=inner.capabilities.needs_tokenizer,
+                                         remote=inner.capabilities.remote)
         self.call_tokens = inner.batch_tokens
         self.workers = max(1, workers)
         self.gather_s = gather_s

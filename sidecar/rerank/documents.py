@@ -94,7 +94,7 @@ class _Job:
             document.logits = [math.nan] * len(document.pairs)
             document.unscored = len(document.pairs)
         lengths = [len(document.pairs[k]) for document, k in slots]
-        if getattr(self.scorer, "batches_itself", False):  # a batcher cuts and spreads it over its model threads
+        if self.scorer.capabilities.batches_itself:  # a batcher cuts and spreads it over its model threads
             batches = [list(range(len(slots)))] if slots else []
         else:
             batches = plan_batches(lengths, self.scorer.batch_tokens)
@@ -112,7 +112,7 @@ class _Job:
     def _call_model(self, pairs: list[EncodedPair]) -> np.ndarray:
         started = self.clock()
         try:
-            if getattr(self.scorer, "accepts_deadline", False):  # a batcher can drop work already late
+            if self.scorer.capabilities.takes_deadline:  # a batcher can drop work already late
                 raw = self.scorer.score_batch(pairs, deadline=self.deadline)
             else:
                 raw = self.scorer.score_batch(pairs)

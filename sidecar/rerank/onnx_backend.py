@@ -13,6 +13,7 @@ import numpy as np
 from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, call_tokens_for
 from sidecar.rerank.onnx_export import ExportedModel, exported_model
 from sidecar.rerank.padding import pad_pairs
+from sidecar.rerank.registry import register_backend
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +83,11 @@ def _local_folder(location: str, offline: bool) -> str:
     from huggingface_hub import snapshot_download
 
     return snapshot_download(location, local_files_only=offline)
+
+
+def load_onnx_int8_scorer(location: str, name: str, **options: Any) -> OnnxScorer:
+    return load_onnx_scorer(location, name, int8=True, **options)
+
+
+register_backend("onnx", load_onnx_scorer)
+register_backend("onnx-int8", load_onnx_int8_scorer)

@@ -11,6 +11,7 @@ import numpy as np
 from searchcore.models import hub_offline
 from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, call_tokens_for
 from sidecar.rerank.padding import pad_pairs
+from sidecar.rerank.registry import register_backend
 
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder
@@ -88,3 +89,6 @@ def load_torch_scorer(location: str, name: str, *, device: str, max_length: int 
     log.info("cross-encoder %s loaded from %s on %s%s (max_length %d, %d torch threads)",
              name, location, device, " fp16" if half else "", scorer.max_length, torch.get_num_threads())
     return scorer
+
+
+register_backend("torch", load_torch_scorer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 import requests
@@ -84,3 +85,53 @@ def test_a_sidecar_reranks_through_another_sidecars_model(backend, corpus_index,
     assert degraded.headers["X-Rerank-Status"] == "skipped-error"
     ranks = [h["_rerank"]["first_stage_rank"] for h in degraded.json()["hits"]["hits"]]
     assert ranks == sorted(ranks)
+
+
+KEY = "k3y-for-the-model-server-0123456789"
+
+
+def test_a_sidecar_reranks_through_another_sidecars_v1_rerank_with_an_api_key(backend, corpus_index, sidecar,
+                                                                               tiny_cross_encoder, start_sidecar):
+    """The `cohere` backend against the sidecar's own Cohere/Jina-style /v1/rerank, over HTTP, behind its auth."""
+    config = {"defaults": {"window": 10, "budget_ms": 60000}}
+    model_server = start_sidecar(backend.url, reranker=str(tiny_cross_encoder),
+                                 config={**config, "auth": {"api_keys": [KEY], "exempt_paths": [
+                                     "/-/healthy", "/-/ready", "/metrics"]}})
+
+    def front_with(api_key: str, **kwargs: object):
+        return start_sidecar(backend.url, reranker="tiny-cohere", config={**config, "models": {"tiny-cohere": {
+            "backend": "cohere", "url": model_server.url, "api_key": api_key, "tokenizer": str(tiny_cross_encoder),
+            "max_batch": 4}}}, **kwargs)
+
+    body = {"query": LEXICAL, "size": 10, "ext": {"rerank": {"score_mode": "raw", "explain": True}}}
+    local = search(sidecar.url, body).json()["hits"]["hits"]
+    front = front_with(KEY)
+    calls_before = metric_value(model_server.url, "rerank_sidecar_requests_total", route="v1_rerank", status="200")
+    remote = search(front.url, body)
+    assert remote.status_code == 200 and remote.headers["X-Rerank-Status"] == "reranked"
+    hits = remote.json()["hits"]["hits"]
+    # the answers come sorted by score, not in the order sent: mapped back by index, every score where it belongs
+    assert [h["_id"] for h in hits] == [h["_id"] for h in local]
+    for mine, theirs in zip(hits, local, strict=True):
+        assert mine["_score"] == pytest.approx(theirs["_score"], abs=1e-4)   # logit -> probability -> logit
+    calls = metric_value(model_server.url, "rerank_sidecar_requests_total", route="v1_rerank", status="200")
+    assert calls - calls_before == 3   # ten documents in chunks of at most four
+
+    # the model server answers 401: the warm-up fails (the sidecar says so and stays unready), searches fail open
+    refused = front_with("not-the-model-servers-key-000000", wait_ready=False)
+    deadline = time.monotonic() + 180
+    while "reranker tiny-cohere" not in ready_problems(refused.url):
+        assert time.monotonic() < deadline and refused.process.poll() is None, refused.log()[-3000:]
+        time.sleep(0.2)
+    degraded = search(refused.url, body)
+    assert degraded.status_code == 200 and degraded.headers["X-Rerank-Status"] == "skipped-error"
+    ranks = [h["_rerank"]["first_stage_rank"] for h in degraded.json()["hits"]["hits"]]
+    assert ranks == sorted(ranks)
+    assert metric_value(model_server.url, "rerank_sidecar_requests_total", route="unauthenticated", status="401") >= 1
+
+
+def ready_problems(url: str) -> dict:
+    try:
+        return requests.get(f"{url}/-/ready", timeout=5).json().get("problems", {})
+    except (requests.RequestException, ValueError):
+        return {}   # not listening yet

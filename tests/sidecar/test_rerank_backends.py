@@ -175,7 +175,7 @@ def test_remote_backend_needs_a_url():
 
 
 def test_remote_tokenizer_falls_back_to_minilms_offline():
-    from sidecar.rerank.remote import load_remote_scorer
+    from sidecar.rerank.tei_backend import load_remote_scorer
 
     scorer = load_remote_scorer("acme/not-here", "acme/not-here", url="http://127.0.0.1:9")
     assert scorer.tokenizer("hello world")["input_ids"][0] == 101  # BERT's [CLS]: WordPiece uncased
@@ -189,10 +189,47 @@ def test_spec_from_settings_reaches_the_backend(tiny_cross_encoder, tmp_path: Pa
         "far": {"backend": "remote", "url": "http://gpu-box:8080", "tokenizer": "bert-base-uncased"}}})
     assert settings.model_spec("tiny").backend == "onnx-int8"
     assert settings.model_spec("unlisted").backend == "torch"
-    assert settings.model_spec("far").backend_options()["url"] == "http://gpu-box:8080"
+    assert settings.model_spec("far").options == {"url": "http://gpu-box:8080", "tokenizer": "bert-base-uncased",
+                                                  "timeout_s": 10.0, "retries": 2, "max_client_batch": 32}
     with pytest.raises(ConfigError, match=r"models.far.url is required"):
         Settings.from_dict({"models": {"far": {"backend": "remote"}}})
     with pytest.raises(ConfigError, match=r"models.x.backend must be one of"):
         Settings.from_dict({"models": {"x": {"backend": "tpu"}}})
     with pytest.raises(ConfigError, match=r"rerank_backend must be one of"):
         Settings.from_dict({"rerank_backend": "gpu"})
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"backend": "remote", "url": "http://x", "timeout_s": 0}, r"models.m.timeout_s must be positive"),
+    ({"backend": "remote", "url": "http://x", "retries": -1}, r"models.m.retries must be >= 0"),
+    ({"backend": "remote", "url": "http://x", "max_client_batch": "many"}, r"models.m.max_client_batch: expected"),
+    ({"backend": "remote", "url": "http://x", "options": {"max_client_batch": 0}}, r"models.m.max_client_batch must"),
+    ({"backend": "torch", "url": "http://x"}, r"models.m.url is not an option of backend torch"),
+    ({"url": "http://x"}, r"models.m.url is not an option of backend auto"),
+    ({"backend": "remote", "url": "http://x", "options": []}, r"models.m.options must be a mapping"),
+])
+def test_each_backend_validates_its_own_options(entry, message):
+    from sidecar.settings import ConfigError, Settings
+
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_dict({"models": {"m": entry}})
+
+
+def test_backends_come_from_the_registry_and_declare_what_they_can_do(tiny_cross_encoder):
+    from sidecar.rerank import get_backend, register_backend
+    from sidecar.rerank.registry import _backends
+    from sidecar.settings import Settings, rerank_backends
+
+    assert {"auto", "torch", "onnx", "onnx-int8", "remote"} <= set(rerank_backends())
+    assert get_backend("remote").remote and not get_backend("torch").remote
+    local = load_scorer(str(tiny_cross_encoder), backend="torch", device="cpu")
+    assert not local.capabilities.batches_itself and local.capabilities.needs_tokenizer
+    assert BatchingScorer(local).capabilities.batches_itself and BatchingScorer(local).backend == "torch"
+    remote = load_scorer("acme/not-here", backend="remote", url="http://127.0.0.1:9")
+    assert remote.capabilities.remote and remote.capabilities.batches_itself
+    assert not remote.capabilities.needs_tokenizer
+    try:  # a backend registered from outside is configurable at once
+        register_backend("echo", lambda location, name, **options: local)
+        assert Settings.from_dict({"models": {"e": {"backend": "echo"}}}).model_spec("e").backend == "echo"
+    finally:
+        _backends.pop("echo", None)

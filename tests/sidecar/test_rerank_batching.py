@@ -23,6 +23,7 @@ class Recording:
     def __init__(self, inner: TorchScorer) -> None:
         self.inner = inner
         self.name, self.max_length, self.tokenizer = inner.name, inner.max_length, inner.tokenizer
+        self.backend, self.capabilities = inner.backend, inner.capabilities
         self.batch_tokens = inner.batch_tokens
         self.calls: list[list[EncodedPair]] = []
         self.threads: set[str] = set()

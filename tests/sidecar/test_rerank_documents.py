@@ -44,6 +44,7 @@ class Instrumented:
         self.inner, self.fail, self.nan, self.clock = inner, fail, nan, clock
         self.fail_encode_on = fail_encode_on
         self.name, self.max_length, self.tokenizer = inner.name, inner.max_length, inner.tokenizer
+        self.backend, self.capabilities = inner.backend, inner.capabilities
         self.batch_tokens = inner.batch_tokens
         self.calls = 0
 

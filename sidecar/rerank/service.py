@@ -1,0 +1,131 @@
+"""The model service of one process: bi-encoders and cross-encoders loaded once, embedding and reranking for searches."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from sidecar.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelService:
+    """Bi-encoders and cross-encoders of this process, loaded once; warm-up makes readiness true.
+
+    A cross-encoder is loaded with the backend and options its `models` entry names, and put
+    behind this process's batcher unless it batches itself (a remote server does).
+    """
+
+    def __init__(self, settings: Settings, metrics: Any, scorer_loader: Any = None) -> None:
+        from sidecar.rerank import ScoreCache
+        self.settings = settings
+        self.metrics = metrics
+        self.score_cache = ScoreCache(settings.score_cache_entries)
+        self._scorer_loader = scorer_loader
+        self._embeddings: OrderedDict[tuple[str, str, bool], list[float]] = OrderedDict()
+        self._scorers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self.ready = threading.Event()
+        self.errors: dict[str, str] = {}
+
+    def scorer(self, name: str) -> Any:
+        """The cross-encoder `name` as configured (backend, device...), behind this process's batcher."""
+        from sidecar.instrument import InstrumentedScorer  # model calls feed the batch metrics
+        if self._scorer_loader is not None:
+            return InstrumentedScorer(self._scorer_loader(name), self.metrics)
+        with self._lock:
+            scorer = self._scorers.get(name)
+        if scorer is not None:
+            return scorer
+        from searchcore.models import default_device
+        from sidecar.rerank import BatchingScorer, load_scorer
+        spec = self.settings.model_spec(name)
+        options = dict(spec.options)
+        if self.settings.onnx_cache_dir:  # for the backends that export ONNX files; the others ignore it
+            options["cache_dir"] = self.settings.onnx_cache_dir
+        device = spec.device or default_device()
+        on_cpu = not device.startswith("cuda")
+        cores = self.settings.inference_threads or os.cpu_count() or 1
+        # on a CPU: one single-threaded model thread per core; on a GPU: one thread feeding it
+        loaded = InstrumentedScorer(load_scorer(spec.path or name, backend=spec.backend or "auto", device=device,
+                                                max_length=spec.max_length, threads=1 if on_cpu else None,
+                                                **options), self.metrics)
+        if not loaded.capabilities.batches_itself:  # a remote server batches on its own
+            loaded = BatchingScorer(loaded, workers=cores if on_cpu else 1,
+                                    gather_s=self.settings.batch_wait_ms / 1000.0, on_batch=self._observe_batch)
+        with self._lock:
+            scorer = self._scorers.setdefault(name, loaded)
+        self.metrics.model_info.labels("reranker", name, scorer.backend).set(1)
+        return scorer
+
+    def _observe_batch(self, model: str, _pairs: int, _tokens: int, requests: int) -> None:
+        """Pairs and tokens per call come from InstrumentedScorer; the batcher adds how many requests shared it."""
+        self.metrics.batch_requests.labels(model).observe(requests)
+
+    def bi_encoder(self, name: str) -> Any:
+        from searchcore.models import load_bi_encoder
+        model = load_bi_encoder(name)
+        self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
+        return model
+
+    def embed(self, name: str, text: str, normalize: bool) -> list[float]:
+        key = (name, text, normalize)
+        with self._lock:
+            if key in self._embeddings:
+                self._embeddings.move_to_end(key)
+                self.metrics.cache.labels("embedding", "hit").inc()
+                return self._embeddings[key]
+        self.metrics.cache.labels("embedding", "miss").inc()
+        vector = self.bi_encoder(name).encode(text, normalize_embeddings=normalize, convert_to_numpy=True,
+                                             show_progress_bar=False)
+        result = [float(x) for x in vector]
+        with self._lock:
+            self._embeddings[key] = result
+            while len(self._embeddings) > self.settings.embedding_cache_entries:
+                self._embeddings.popitem(last=False)
+        return result
+
+    def rerank(self, model: str, query: str, texts: list[str], keys: list[str], deadline: float) -> Any:
+        from sidecar.rerank import RerankResult, rerank_documents
+        try:
+            scorer = self.scorer(model)
+        except Exception as exc:  # fail-open: the model cannot be loaded
+            log.error("reranker %s unavailable: %s", model, exc)
+            nothing: list[Any] = [None] * len(texts)
+            return RerankResult(list(nothing), list(nothing), list(nothing), "skipped-model-unavailable")
+        result = rerank_documents(scorer, query, texts, deadline=deadline, cache=self.score_cache, doc_keys=keys,
+                                  max_passages=self.settings.limits.max_passages_per_request)
+        self.metrics.cache.labels("score", "hit").inc(result.cache_hits)
+        self.metrics.cache.labels("score", "miss").inc(result.scored)
+        return result
+
+    def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:
+        """Load (and run once) every model known at start; readiness waits for this."""
+        for name in dict.fromkeys(names):
+            try:
+                scorer = _unobserved(self.scorer(name))  # warm-up calls are not traffic: no metrics
+                for count, words in ((1, 8), (16, 120)):  # a short and a typical batch shape
+                    scorer.score_pairs("warm up the model", ["the first request is not slow " * (words // 6)] * count)
+            except Exception as exc:
+                self.errors[f"reranker {name}"] = f"{type(exc).__name__}: {exc}"
+                log.error("cannot load reranker %s: %s", name, exc)
+        for name in dict.fromkeys(bi_encoders):
+            try:
+                self.bi_encoder(name).encode("warm up", show_progress_bar=False)
+            except Exception as exc:
+                self.errors[f"bi-encoder {name}"] = f"{type(exc).__name__}: {exc}"
+                log.error("cannot load bi-encoder %s: %s", name, exc)
+        self.ready.set()
+
+
+def _unobserved(scorer: Any) -> Any:
+    """The model itself, under the batcher and the metrics wrapper."""
+    from sidecar.instrument import InstrumentedScorer
+    from sidecar.rerank import BatchingScorer
+    if isinstance(scorer, BatchingScorer):
+        scorer = scorer.inner
+    return scorer.wrapped if isinstance(scorer, InstrumentedScorer) else scorer
