@@ -10,14 +10,14 @@ from tantivy import Occur, Query
 
 from localsearch.dsl import Lexical, Node, compile_query, post_filtered
 from localsearch.failures import ShardError, phase_failure, shard_failure, unsupported
-from localsearch.index import IndexState, View
-from localsearch.pipelines import (
+from localsearch.hybrid_clause import (
     HybridSpec,
     ShardQueryError,
     check_page_in_results,
     unfused_hybrid_hits,
     validate_hybrid_request,
 )
+from localsearch.index import IndexState, View
 from localsearch.search import Collected, Hit, SearchRequest, check_window, raise_if_all_failed
 from searchcore.errors import IllegalArgument, SearchError
 from searchcore.fusion import fuse

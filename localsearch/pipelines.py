@@ -1,4 +1,4 @@
-"""Search pipelines and the `hybrid` query clause, validated the way OpenSearch and neural-search do.
+"""Search pipelines, validated the way OpenSearch and neural-search do (the `hybrid` clause: hybrid_clause.py).
 
 Sources copied: OpenSearch ``PipelineWithMetrics.create``/``readProcessors`` and ingest
 ``ConfigurationUtils`` (pipeline structure, ``parse_exception`` messages), neural-search
@@ -14,24 +14,17 @@ hits with magic scores (see ``unfused_hybrid_hits``).
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Hashable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from localsearch.failures import (  # noqa: F401 - shard_failure and phase_failure are this module's API too
-    SearchPhaseFailure,
-    ShardError,
-    phase_failure,
-    shard_failure,
-)
-from searchcore.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import IllegalArgument, SearchError
 from searchcore.fusion import (
     DEFAULT_RANK_CONSTANT,
     NORMALIZATION_PROCESSOR,
     NORMALIZERS,
     SCORE_RANKER_PROCESSOR,
     FusionConfig,
-    as_printed,
     check_combination,
     check_compatible,
     check_normalization,
@@ -55,11 +48,6 @@ RESPONSE_PROCESSORS = frozenset({
 PHASE_RESULTS_PROCESSORS = frozenset({NORMALIZATION_PROCESSOR, SCORE_RANKER_PROCESSOR})
 
 _INT_PATTERN = re.compile(r"[+-]?[0-9]+")
-MAX_SUB_QUERIES = 5  # HybridQueryBuilder.MAX_NUMBER_OF_SUB_QUERIES
-DEFAULT_MAX_RESULT_WINDOW = 10_000
-# HybridSearchResultFormatUtil: the markers of a hybrid query's raw (unfused) result list
-MAGIC_NUMBER_START_STOP = -9549511920.4881596047
-MAGIC_NUMBER_DELIMITER = -4422440593.9791198149
 
 
 @dataclass(frozen=True)
@@ -140,7 +128,7 @@ class _Config:
         value = self._take(name)
         if value is None:
             return None
-        text = _java_text(value)
+        text = java_text(value)
         number = _java_int(text)
         if number is None:
             raise self._error(name, f"property cannot be converted to an int [{text}]")
@@ -174,16 +162,16 @@ def _java_type(value: Any) -> str:
     return "java.util.HashMap"
 
 
-def _java_text(value: Any) -> str:
+def java_text(value: Any) -> str:
     """Object.toString of a parsed JSON value, as messages show it."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        return "[" + ", ".join(_java_text(v) for v in value) + "]"
+        return "[" + ", ".join(java_text(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}={_java_text(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={java_text(v)}" for k, v in value.items()) + "}"
     return repr(value)
 
 
@@ -297,7 +285,7 @@ def _read_normalization_parameters(technique: str, parameters: dict | None) -> i
 
 def _read_rank_constant(value: Any) -> int:
     """RRFScoreNormalizer.resolveRankConstant: NumberUtils.createInteger(String.valueOf(v)), 1..10000."""
-    number = None if value is None or isinstance(value, float) else _java_int(_java_text(value))
+    number = None if value is None or isinstance(value, float) else _java_int(java_text(value))
     if number is None:
         raise IllegalArgument("parameter [rank_constant] must be an integer")
     check_rank_constant(number)
@@ -319,123 +307,3 @@ def _read_weights(parameters: dict | None) -> tuple[float, ...] | None:
         raise IllegalArgument("parameter [weights] must be a collection of numbers")
     check_weights(weights)
     return tuple(float(w) for w in weights)
-
-
-# ---- the hybrid clause ----
-
-@dataclass(frozen=True)
-class HybridSpec:
-    """A parsed ``hybrid`` clause and how many hits each sub-query retrieves."""
-
-    queries: list[dict]
-    pagination_depth: int  # hits per sub-query: the given pagination_depth, else size (from is 0)
-    filter: dict | None = None  # applied to every sub-query (HybridQueryBuilder pushes it down)
-    name: str | None = None
-    given_depth: int | None = field(default=None)  # pagination_depth as written, None if absent
-
-
-class ShardQueryError(ShardError):
-    """An error the shard raises running a hybrid query; render it with ``shard_failure``.
-
-    ``creating_query`` marks errors raised while building the Lucene query, which the shard wraps
-    in ``query_shard_exception: failed to create query: ...``.
-    """
-
-    def __init__(self, reason: str, *, creating_query: bool = False) -> None:
-        super().__init__(reason)
-        self.creating_query = creating_query
-
-    def shard_cause(self, index: str, index_uuid: str = "_na_") -> dict:
-        cause = {"type": "illegal_argument_exception", "reason": self.reason}
-        if not self.creating_query:
-            return cause
-        return {"type": "query_shard_exception", "reason": f"failed to create query: {self.reason}",
-                "index": index, "index_uuid": index_uuid, "caused_by": cause}
-
-
-def validate_hybrid_request(hybrid: Any, from_: int, size: int, *,
-                            max_result_window: int = DEFAULT_MAX_RESULT_WINDOW) -> HybridSpec:
-    """Parse a ``hybrid`` clause and check paging as HybridQueryBuilder and the hybrid collector do.
-
-    Raises ``ParsingError`` (400 parsing_exception) for a malformed clause, and ``ShardQueryError``
-    for what OpenSearch reports as a shard failure (pagination_depth out of range, or missing while
-    ``from`` > 0). A ``from`` past the fused results is checked after fusion: ``check_page_in_results``.
-    """
-    if not isinstance(hybrid, dict):
-        raise ParsingError("[hybrid] query malformed, no start_object after query name")
-    queries: list[dict] = []
-    filter_query, name, depth = None, None, None
-    for key, value in hybrid.items():
-        if key == "queries" and isinstance(value, dict):
-            queries.append(value)
-        elif key == "queries" and isinstance(value, list):
-            for query in value:
-                if len(queries) == MAX_SUB_QUERIES:
-                    raise ParsingError("Number of sub-queries exceeds maximum supported by [hybrid] query")
-                if not isinstance(query, dict):
-                    raise ParsingError("[_na] query malformed, must start with start_object")
-                queries.append(query)
-            if not value:
-                raise ParsingError("[_na] query malformed, must start with start_object")
-        elif key == "filter" and isinstance(value, dict):
-            filter_query = value
-        elif isinstance(value, dict | list) or key not in ("boost", "_name", "pagination_depth"):
-            raise ParsingError("Field is not supported by [hybrid] query")
-        elif key == "boost":
-            if _number(value, key) != 1.0:
-                raise ParsingError("[hybrid] query does not support [boost]")
-        elif key == "_name":
-            name = None if value is None else _java_text(value)
-        else:
-            depth = int(_number(value, key))
-    if not queries:
-        raise ParsingError("[hybrid] requires 'queries' field with at least one clause")
-    if depth is not None:
-        if depth < 0:
-            raise ShardQueryError("pagination_depth should be greater than 0", creating_query=True)
-        if depth > max_result_window:
-            raise ShardQueryError(
-                "pagination_depth should be less than or equal to index.max_result_window setting",
-                creating_query=True)
-        if depth == 0:
-            raise ShardQueryError("pagination_depth must not be zero", creating_query=True)
-    elif from_ > 0:
-        raise ShardQueryError("pagination_depth param is missing in the search request")
-    return HybridSpec(queries, depth if depth is not None else size, filter_query, name, depth)
-
-
-def _number(value: Any, key: str) -> float:
-    """XContentParser.floatValue/intValue: numbers, or strings holding one."""
-    try:
-        if isinstance(value, bool) or value is None:
-            raise ValueError
-        return float(value)
-    except ValueError:
-        raise ParsingError(f"[hybrid] failed to parse field [{key}]") from None
-
-
-def check_page_in_results(from_: int, fused_count: int) -> None:
-    """NormalizationProcessorWorkflow: a ``from`` past the fused list fails (render with phase_failure)."""
-    if from_ > fused_count:
-        raise IllegalArgument(
-            "Reached end of search result, increase pagination_depth value to see more results")
-
-
-def unfused_hybrid_hits(legs: Sequence[Sequence[tuple[K, float]]]) -> list[tuple[K, float]]:
-    """What a hybrid query returns with no normalization/score-ranker processor: the raw list.
-
-    HybridCollectorManager.getNewTopDocs: start marker, then per sub-query a delimiter and its hits,
-    then a stop marker; every marker reuses the first document of the first non-empty leg. No hits at
-    all gives an empty list. OpenSearch then pages this list with from/size as it is (one shard), and
-    max_score is the best raw sub-query score. Marker scores are the float32 magic numbers.
-    """
-    first = next((leg[0][0] for leg in legs if leg), None)
-    if first is None:
-        return []
-    start, delimiter = as_printed(MAGIC_NUMBER_START_STOP), as_printed(MAGIC_NUMBER_DELIMITER)
-    out: list[tuple[K, float]] = [(first, start)]
-    for leg in legs:
-        out.append((first, delimiter))
-        out.extend((key, as_printed(score)) for key, score in leg)
-    out.append((first, start))
-    return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 from collections.abc import Mapping
@@ -12,30 +11,19 @@ from typing import Any
 
 import yaml
 
-from searchcore.errors import IllegalArgument
-from searchcore.fusion import (
-    COMBINATIONS,
-    DEFAULT_RANK_CONSTANT,
-    NORMALIZATIONS,
-    NORMALIZERS,
-    FusionConfig,
-    check_rank_constant,
-    check_technique,
-    check_weights,
+from sidecar.profile import (  # noqa: F401 - the settings' vocabulary, importable from here
+    DEFAULT_RERANKER,
+    FUSION_COMBINATIONS,
+    FUSIONS,
+    RETRIEVAL_MODES,
+    SCORE_MODES,
+    Profile,
 )
+from sidecar.setting_values import ConfigError, coerce, field_type, one_of, typed_dataclass  # noqa: F401
 
-DEFAULT_RERANKER = "cross-encoder/ms-marco-MiniLM-L6-v2"
-SCORE_MODES = ("sigmoid", "raw", "minmax", "blend")
-RETRIEVAL_MODES = ("auto", "server", "client")
 log = logging.getLogger(__name__)
 
-FUSIONS = NORMALIZATIONS                  # `fusion`: searchcore.fusion's tables decide what each key allows
-FUSION_COMBINATIONS = COMBINATIONS       # `fusion_combination`
 FUSION_KEYS = ("fusion", "fusion_combination", "fusion_weights", "fusion_rank_constant")
-
-
-class ConfigError(ValueError):
-    """A setting is wrong; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -80,96 +68,6 @@ class AuthSettings:
 
 
 @dataclass(frozen=True)
-class Profile:
-    """How searches on matching indices are reranked."""
-
-    pattern: str = "*"
-    text_fields: tuple[str, ...] = ("title", "text")
-    vector_field: str = "embedding"
-    bi_encoder: str | None = None
-    reranker: str = DEFAULT_RERANKER
-    window: int = 100
-    max_window: int = 500
-    fusion: str = "min_max"                       # the normalization: FUSIONS
-    fusion_combination: str | None = None         # FUSION_COMBINATIONS; None: the normalization's default
-    fusion_weights: tuple[float, ...] | None = None   # lexical, k-NN
-    fusion_rank_constant: int = DEFAULT_RANK_CONSTANT  # rrf's k
-    retrieval: str = "auto"
-    score_mode: str = "sigmoid"
-    blend_alpha: float = 0.5
-    sigmoid_temperature: float = 1.0
-    sigmoid_bias: float = 0.0
-    budget_ms: float = 2000.0
-    separator: str = "\n"
-
-    def matches(self, index: str) -> bool:
-        return all(fnmatch.fnmatchcase(part, self.pattern) for part in index.split(",") if part)
-
-    def fusion_config(self, fusion: str | None = None, combination: str | None = None,
-                      weights: tuple[float, ...] | None = None, rank_constant: int | None = None) -> FusionConfig:
-        """The profile's fusion, with a request's overrides; raises IllegalArgument as neural-search words it.
-
-        Without a combination of its own, a request gets the profile's, except where it switches to a
-        normalization that has its own processor's combination (rrf: the score-ranker's sum), which it then gets.
-        """
-        normalization = fusion or self.fusion
-        if combination is None:
-            combination = self._combination_for(normalization)
-        weights = self.fusion_weights if weights is None else tuple(weights)
-        rank_constant = self.fusion_rank_constant if rank_constant is None else rank_constant
-        return FusionConfig(normalization, combination, weights, rank_constant)
-
-    def kept_combination(self, normalization: str) -> str | None:
-        """The combination a switch to `normalization` keeps (a request's, or a profile's over its defaults'):
-        this one's, except that a normalization with a combination of its own (rrf) starts from that."""
-        normalizer = NORMALIZERS.get(normalization)
-        if normalization != self.fusion and normalizer is not None and normalizer.own_combination:
-            return None
-        return self.fusion_combination
-
-    def _combination_for(self, normalization: str) -> str:
-        kept = self.kept_combination(normalization)
-        if kept is not None or normalization not in NORMALIZERS:   # FusionConfig refuses an unknown normalization
-            return kept or ""
-        return NORMALIZERS[normalization].default_combination
-
-    def _validate_fusion(self, where: str) -> None:
-        _one_of(self.fusion, FUSIONS, f"{where}.fusion")
-        if self.fusion_combination is not None:
-            _one_of(self.fusion_combination, FUSION_COMBINATIONS, f"{where}.fusion_combination")
-        checks = (("fusion_combination", lambda: check_technique(self.fusion, self._combination_for(self.fusion))),
-                  ("fusion_weights", lambda: self.fusion_weights is None or check_weights(self.fusion_weights)),
-                  ("fusion_rank_constant", lambda: check_rank_constant(self.fusion_rank_constant)))
-        for key, check in checks:
-            try:
-                check()
-            except IllegalArgument as exc:
-                raise ConfigError(f"{where}.{key}: {exc.reason}") from exc
-        own = NORMALIZERS[self.fusion].own_combination
-        if own and self.fusion_combination not in (None, own):
-            log.warning("%s: fusion %s is combined with %s, not with its own %s (earlier versions ignored "
-                        "fusion_combination with %s); leave fusion_combination out for the %s",
-                        where, self.fusion, self.fusion_combination, own, self.fusion, own)
-
-    def validate(self, where: str) -> Profile:
-        _one_of(self.score_mode, SCORE_MODES, f"{where}.score_mode")
-        _one_of(self.retrieval, RETRIEVAL_MODES, f"{where}.retrieval")
-        self._validate_fusion(where)
-        if not 1 <= self.window <= self.max_window:
-            raise ConfigError(f"{where}.window must be between 1 and max_window ({self.max_window}), "
-                              f"got {self.window}")
-        if not 0.0 <= self.blend_alpha <= 1.0:
-            raise ConfigError(f"{where}.blend_alpha must be between 0 and 1, got {self.blend_alpha}")
-        if self.budget_ms <= 0:
-            raise ConfigError(f"{where}.budget_ms must be positive, got {self.budget_ms}")
-        if self.sigmoid_temperature <= 0:
-            raise ConfigError(f"{where}.sigmoid_temperature must be positive, got {self.sigmoid_temperature}")
-        if not self.text_fields:
-            raise ConfigError(f"{where}.text_fields must name at least one field")
-        return self
-
-
-@dataclass(frozen=True)
 class ModelSpec:
     """How one cross-encoder is loaded and run; profiles name it by `name` in `reranker`."""
 
@@ -185,7 +83,7 @@ class ModelSpec:
         from sidecar.rerank.registry import OptionError, get_backend
 
         if self.backend is not None:
-            _one_of(self.backend, rerank_backends(), f"{where}.backend")
+            one_of(self.backend, rerank_backends(), f"{where}.backend")
         try:
             options = get_backend(self.backend or default_backend).validate(self.options, where)
         except OptionError as exc:
@@ -289,15 +187,15 @@ class Settings:
         profiles = tuple(_profile(p, replace(defaults, pattern=_need(p, "index", f"profiles[{i}]")),
                                   f"profiles[{i}]", keep_pattern=True)
                          for i, p in enumerate(data.pop("profiles", []) or []))
-        limits = _dataclass(Limits, data.pop("limits", {}) or {}, "limits").validate()
+        limits = typed_dataclass(Limits, data.pop("limits", {}) or {}, "limits").validate()
         default_backend = str(data.get("rerank_backend") or "auto")
-        _one_of(default_backend, rerank_backends(), "rerank_backend")
+        one_of(default_backend, rerank_backends(), "rerank_backend")
         models = _models(data.pop("models", {}) or {}, default_backend)
         auth = _auth(data.pop("auth", {}) or {})
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(f"unknown setting [{unknown[0]}]; known settings: {sorted(known)}")
-        typed = {k: _coerce(k, v, _field_type(cls, k)) for k, v in data.items()}
+        typed = {k: coerce(k, v, field_type(cls, k)) for k, v in data.items()}
         settings = cls(defaults=defaults.validate("defaults"), profiles=profiles, limits=limits, models=models,
                        auth=auth, **typed)
         if settings.upstream_timeout_s <= 0:
@@ -357,7 +255,7 @@ def _auth(data: Any) -> AuthSettings:
         if not str(name) or ":" in str(name):
             raise ConfigError(f"auth.users: the user name [{name}] must be non-empty and hold no ':'")
         pairs.append((str(name), password))
-    auth = _dataclass(AuthSettings, data, "auth")
+    auth = typed_dataclass(AuthSettings, data, "auth")
     for i, key in enumerate(auth.api_keys):
         if len(key) < MIN_API_KEY_CHARS:
             raise ConfigError(f"auth.api_keys[{i}] is {len(key)} characters; an API key needs at least "
@@ -391,7 +289,7 @@ def _models(data: Any, default_backend: str) -> tuple[ModelSpec, ...]:
             raise ConfigError(f"{where}.options must be a mapping")
         common = {k: v for k, v in entry.items() if k in MODEL_KEYS}
         options = {**{k: v for k, v in entry.items() if k not in MODEL_KEYS and k != "options"}, **nested}
-        spec = _dataclass(ModelSpec, common, where, ModelSpec(str(name)))
+        spec = typed_dataclass(ModelSpec, common, where, ModelSpec(str(name)))
         specs.append(replace(spec, options=options).validate(where, default_backend))
     return tuple(specs)
 
@@ -404,7 +302,7 @@ def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -
         data.pop("index", None)
     if "fusion" in data and "fusion_combination" not in data:
         data["fusion_combination"] = base.kept_combination(str(data["fusion"]))
-    profile = _dataclass(Profile, data, where, base)
+    profile = typed_dataclass(Profile, data, where, base)
     return profile.validate(where)
 
 
@@ -414,52 +312,3 @@ def _need(data: Any, key: str, where: str) -> Any:
     return data[key]
 
 
-def _dataclass(kind: type, data: Mapping[str, Any], where: str, base: Any = None) -> Any:
-    known = {f.name for f in fields(kind)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ConfigError(f"unknown setting [{where}.{unknown[0]}]; known: {sorted(known)}")
-    typed = {k: _coerce(f"{where}.{k}", v, _field_type(kind, k)) for k, v in data.items()}
-    return replace(base, **typed) if base is not None else kind(**typed)
-
-
-def _field_type(kind: type, name: str) -> str:
-    return str(next(f.type for f in fields(kind) if f.name == name))
-
-
-def _coerce(key: str, value: Any, annotation: str) -> Any:
-    try:
-        if value is None:
-            return None
-        if annotation.startswith("bool"):
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-                return str(value).lower() in ("true", "1", "yes", "on")
-            raise ValueError("expected true or false")
-        if annotation.startswith("int"):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError("expected an integer")
-            return int(value)
-        if annotation.startswith("float"):
-            if isinstance(value, bool):
-                raise ValueError("expected a number")
-            return float(value)
-        if annotation.startswith("tuple[str"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(v).strip() for v in items if str(v).strip())
-        if annotation.startswith("tuple[float"):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(float(v) for v in items)
-        if annotation.startswith("str"):
-            if isinstance(value, (dict, list)):
-                raise ValueError("expected a string")
-            return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{key}: {exc} (got {value!r})") from exc
-    return value
-
-
-def _one_of(value: str, allowed: tuple[str, ...], key: str) -> None:
-    if value not in allowed:
-        raise ConfigError(f"{key} must be one of {list(allowed)}, got [{value}]")

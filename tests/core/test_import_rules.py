@@ -86,30 +86,54 @@ def broken_rules(imports: list[Import]) -> list[str]:
 
 
 def import_cycles(imports: list[Import], known: set[str]) -> list[list[str]]:
-    """Cycles among our modules' imports. A lazy import (in a function) that closes a cycle still counts: it
-    hides the tangle from the interpreter, not from the reader. Imports for type annotations alone do not."""
-    graph: dict[str, set[str]] = {}
+    """Groups of our modules that import each other, directly or around a loop (strongly connected components).
+
+    Importing `a.b.c` runs `a.b` too, so it is an edge to both; a package's own submodules importing it are not
+    edges (the package's `__init__` only names them). A lazy import (in a function) that closes a loop still
+    counts: it hides the tangle from the interpreter, not from the reader. Imports for type annotations do not.
+    """
+    graph: dict[str, set[str]] = {name: set() for name in known}
     for imp in imports:
         if imp.typing_only:
             continue
-        target = imp.target if imp.target in known else imp.target.rsplit(".", 1)[0]
-        if target in known and target != imp.module:
-            graph.setdefault(imp.module, set()).add(target)
-    cycles, state = [], {}
+        bits = imp.target.split(".")
+        for i in range(2, len(bits) + 1):
+            prefix = ".".join(bits[:i])
+            if prefix in known and prefix != imp.module and not imp.module.startswith(prefix + "."):
+                graph.setdefault(imp.module, set()).add(prefix)
+    return _strongly_connected(graph)
 
-    def visit(node: str, trail: list[str]) -> None:
-        state[node] = "open"
-        for nxt in sorted(graph.get(node, ())):
-            if state.get(nxt) == "open":
-                cycles.append(trail[trail.index(nxt):] + [nxt])
-            elif nxt not in state:
-                visit(nxt, [*trail, nxt])
-        state[node] = "done"
 
-    for start in sorted(graph):
-        if start not in state:
-            visit(start, [start])
-    return cycles
+def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Tarjan's algorithm; components of one module are not cycles."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for other in sorted(graph.get(node, ())):
+            if other not in index:
+                visit(other)
+                low[node] = min(low[node], low[other])
+            elif other in stack:
+                low[node] = min(low[node], index[other])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
 
 
 def _all_imports() -> tuple[list[Import], set[str]]:
@@ -167,5 +191,5 @@ def test_a_cycle_is_found_also_through_a_lazy_import_but_not_through_type_checki
         "localsearch/g.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from localsearch.f import w\n",
     })
     known = {f"localsearch.{name}" for name in "abcdefg"}
-    assert import_cycles(imports, known) == [["localsearch.a", "localsearch.b", "localsearch.c", "localsearch.a"],
-                                             ["localsearch.d", "localsearch.e", "localsearch.d"]]
+    assert import_cycles(imports, known) == [["localsearch.a", "localsearch.b", "localsearch.c"],
+                                             ["localsearch.d", "localsearch.e"]]

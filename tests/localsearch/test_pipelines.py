@@ -6,15 +6,14 @@ import copy
 
 import pytest
 
-from localsearch.pipelines import (
-    SearchPipeline,
+from localsearch.failures import phase_failure, shard_failure
+from localsearch.hybrid_clause import (
     ShardQueryError,
     check_page_in_results,
-    phase_failure,
-    shard_failure,
     unfused_hybrid_hits,
     validate_hybrid_request,
 )
+from localsearch.pipelines import SearchPipeline
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
 from searchcore.fusion import TECHNIQUES, FusionConfig, pipeline_body, pipeline_name
 
