@@ -4,6 +4,7 @@ Public API (what the CLI, the tests and the sidecar's embedded mode use):
     Engine, EngineConfig         the engine over one data directory              (engine.py)
     LocalsearchApp               its REST API as a WSGI app                      (http.py)
     local_client, close_engine   an in-process opensearch-py client              (connection.py)
+    start_localsearch_process    the engine in its own process on a free port    (process.py)
 
 Modules, along a request's way:
     http             the URL map: each route to its handler; dispatch and error bodies
@@ -29,11 +30,13 @@ Modules, along a request's way:
                      dates and date math; sort keys and search_after
     aggregations/    aggregations by kind
     highlight/       the unified highlighter
-    hybrid, pipelines
-                     the hybrid query and search pipelines (score fusion)
+    hybrid, hybrid_clause, pipelines
+                     the hybrid query run and fused; its clause and paging checked; search pipelines
     scroll, cat, failures
                      scroll contexts; _cat tables; OpenSearch's error shapes
-    connection, cli  in-process opensearch-py client; `rerank-sidecar localsearch` under gunicorn
+    connection, cli, process
+                     in-process opensearch-py client; `rerank-sidecar localsearch` under gunicorn; the engine
+                     started in a process of its own (serve's embedded default, evaluations)
 
 localsearch imports only itself, searchcore and third-party libraries.
 """
@@ -47,7 +50,7 @@ from typing import Any
 # package, and should not load the engine (tantivy, numpy, SQLite) before it is needed.
 _PUBLIC = {"Engine": "localsearch.engine", "EngineConfig": "localsearch.engine",
            "LocalsearchApp": "localsearch.http", "local_client": "localsearch.connection",
-           "close_engine": "localsearch.connection"}
+           "close_engine": "localsearch.connection", "start_localsearch_process": "localsearch.process"}
 __all__ = sorted(_PUBLIC)
 
 

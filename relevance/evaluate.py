@@ -144,7 +144,7 @@ def _end_to_end_systems(dataset: Dataset, queries: dict[str, str], options: Eval
 
 def _profile_of(runner: Any) -> dict[str, Any]:
     """The resolved profile's fields a calibrated profile must repeat (text and vector fields)."""
-    from sidecar.profiles import ProfileResolver
+    from sidecar.profile_resolver import ProfileResolver
     resolved = ProfileResolver(runner.settings, runner.upstream).resolve(runner.index, runner.headers)
     profile = resolved.profile
     return {"index": runner.index, "text_fields": list(profile.text_fields), "vector_field": profile.vector_field}

@@ -152,7 +152,7 @@ class PipelineRunner:
     def document_texts(self, doc_ids: list[str]) -> dict[str, str]:
         """The reranker's text of each document that exists in the index."""
         from sidecar.hit_text import candidate_text
-        from sidecar.profiles import ProfileResolver
+        from sidecar.profile_resolver import ProfileResolver
 
         profile = self.profile(ProfileResolver(self.settings, self.upstream))
         texts = {}

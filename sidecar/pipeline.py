@@ -18,7 +18,7 @@ from searchcore.errors import IllegalArgument, SearchError
 from sidecar.hit_text import candidate_text
 from sidecar.metrics import Metrics, count_search_outcome
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
-from sidecar.profiles import ProfileResolver, Resolved
+from sidecar.profile_resolver import ProfileResolver, Resolved
 from sidecar.query_text import mapped_field_check
 from sidecar.respond import Ranked, ScoreMode, extend, first_stage_source, rank, render
 from sidecar.retrieve import (
