@@ -68,8 +68,9 @@ class ParseFailure(SearchError):
 
 # ---- field and short forms -------------------------------------------------------------------------------------
 
-def field_params(spec: dict[str, Any], query: str, short_key: str) -> tuple[str, Params]:
-    """The field a clause names and its parameters, its short form (`{"match": {"f": "text"}}`) expanded."""
+def field_params(spec: dict[str, Any], query: str, short_key: str | None) -> tuple[str, Params]:
+    """The field a clause names and its parameters, its short form (`{"match": {"f": "text"}}`) expanded;
+    `short_key` None: the clause has no short form (range)."""
     fields = [k for k in spec if k not in ("boost", "_name")]
     if len(fields) != 1:
         if not fields:
@@ -79,6 +80,8 @@ def field_params(spec: dict[str, Any], query: str, short_key: str) -> tuple[str,
     value = spec[path]
     if isinstance(value, dict):
         return path, value
+    if short_key is None:
+        raise ParsingError(f"[{query}] query malformed, expected an object for field [{path}]")
     if value is None:
         raise _NULL_SHORT_FORM[query]
     if isinstance(value, list):

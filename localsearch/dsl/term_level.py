@@ -22,7 +22,7 @@ from localsearch.failures import (
 )
 from localsearch.lexical import BM25_SCALE
 from localsearch.mappings import FLOAT_TYPES, INTEGER_TYPES, FieldMapping
-from searchcore.errors import IllegalArgument, ParsingError, SearchError
+from searchcore.errors import SearchError
 
 
 class TermLevelQueries:
@@ -104,7 +104,7 @@ class TermLevelQueries:
         return Lexical(Query.const_score_query(Query.boolean_query(clauses), boost))
 
     def q_range(self, spec: dict[str, Any]) -> Node:
-        path, params = _field_params(spec, "range", None)
+        path, params = clause_params.field_params(spec, "range", None)
         p = clause_params.parse_range(params)
         field_spec = self.mapping.fields.get(path)
         if field_spec is not None and field_spec.type == "date" and p.get("format") is not None \
@@ -183,21 +183,6 @@ class TermLevelQueries:
             regex = regex.lower()
         query = Query.regex_query(self.lexical.schema, self.lexical.names[path], regex)
         return Lexical(Query.const_score_query(query, p["boost"]))
-
-
-def _field_params(spec: dict[str, Any], query: str, short_key: str | None) -> tuple[str, dict[str, Any]]:
-    fields = [k for k in spec if k not in ("boost", "_name")]
-    if len(fields) != 1:
-        if not fields:
-            raise IllegalArgument(f"[{query}] query requires a field")
-        raise ParsingError(f"[{query}] query doesn't support multiple fields, found [{fields[0]}] and [{fields[1]}]")
-    path = fields[0]
-    params = spec[path]
-    if not isinstance(params, dict):
-        if short_key is None:
-            raise ParsingError(f"[{query}] query malformed, expected an object for field [{path}]")
-        params = {short_key: params}
-    return path, params
 
 
 def _bound(params: dict[str, Any], inclusive: str, exclusive: str, legacy: str, legacy_flag: str
