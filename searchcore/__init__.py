@@ -9,5 +9,5 @@
 - `models`: resolving and loading a sentence-transformers model offline
 - `local_server`: a free loopback port, and waiting until a started server answers
 
-It imports nothing from sidecar/, localsearch/, ingest/ or relevance/ (tests/core/test_import_rules.py checks).
+It imports nothing from sidecar/, localsearch/, ingest/ or relevance/ (tests/architecture/test_import_rules.py checks).
 """
