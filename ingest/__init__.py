@@ -11,15 +11,9 @@ The command line is `ingest.cli` (`rerank-sidecar ingest`).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from searchcore.lazy_api import lazy_attributes
 
 _PUBLIC = {"IngestJob": "ingest.run", "run_job": "ingest.run", "Summary": "ingest.run",
            "open_source": "ingest.sources", "SentenceEmbedder": "ingest.embed", "prepare_index": "ingest.index"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'ingest' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

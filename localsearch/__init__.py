@@ -43,8 +43,7 @@ localsearch imports only itself, searchcore and third-party libraries.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from searchcore.lazy_api import lazy_attributes
 
 # Loaded on first use: `import localsearch.cli` and the modules' imports of each other go through this
 # package, and should not load the engine (tantivy, numpy, SQLite) before it is needed.
@@ -52,10 +51,4 @@ _PUBLIC = {"Engine": "localsearch.engine", "EngineConfig": "localsearch.engine",
            "LocalsearchApp": "localsearch.http", "local_client": "localsearch.connection",
            "close_engine": "localsearch.connection", "start_localsearch_process": "localsearch.process"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    module = _PUBLIC.get(name)
-    if module is None:
-        raise AttributeError(f"module 'localsearch' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

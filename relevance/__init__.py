@@ -11,16 +11,10 @@ The command lines are `relevance.eval_cli` and `relevance.train_cli` (`rerank-si
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from searchcore.lazy_api import lazy_attributes
 
 _PUBLIC = {"evaluate": "relevance.evaluate", "EvalOptions": "relevance.evaluate",
            "train_reranker": "relevance.training.job", "TrainOptions": "relevance.training.job",
            "ClusterOptions": "relevance.cluster_setup"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'relevance' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

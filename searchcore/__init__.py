@@ -8,6 +8,7 @@
 - `contract`: the index contract between ingest and the sidecar (`_meta` and the k-NN mapping)
 - `models`: resolving and loading a sentence-transformers model offline
 - `local_server`: a free loopback port, and waiting until a started server answers
+- `lazy_api`: a package's public names, imported on first use
 
 It imports nothing from sidecar/, localsearch/, ingest/ or relevance/ (tests/architecture/test_import_rules.py checks).
 """

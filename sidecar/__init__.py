@@ -11,8 +11,7 @@ The command line is `sidecar.cli` (`rerank-sidecar`); `serve` runs the app under
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from searchcore.lazy_api import lazy_attributes
 
 __version__ = "0.1.0"
 
@@ -20,9 +19,4 @@ _PUBLIC = {"create_app": "sidecar.app", "Settings": "sidecar.settings", "Profile
            "ConfigError": "sidecar.settings", "build_pipeline": "sidecar.pipeline", "RerankPipeline": "sidecar.pipeline",
            "ModelService": "sidecar.rerank.service"}
 __all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'sidecar' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__getattr__ = lazy_attributes(__name__, _PUBLIC)

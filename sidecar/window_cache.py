@@ -13,6 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any
 
 AUTH_HEADERS = ("authorization", "cookie", "x-api-key", "securitytenant", "x-forwarded-user", "x-proxy-user",
@@ -46,7 +47,8 @@ class WindowKey:
     caller: str             # caller_identity(): one caller's hits are never served to another
     profile: Any
 
-    def digest(self) -> str:
+    @cached_property
+    def digest(self) -> str:   # once per request: the cache looks the window up, then stores it
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -58,7 +60,7 @@ class WindowCache:
         self._lock = threading.Lock()
 
     def get(self, key: WindowKey) -> Any | None:
-        digest = key.digest()
+        digest = key.digest
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
@@ -73,7 +75,7 @@ class WindowCache:
     def put(self, key: WindowKey, value: Any) -> None:
         if self.max_entries <= 0 or self.ttl_s <= 0:
             return
-        now, digest = time.monotonic(), key.digest()
+        now, digest = time.monotonic(), key.digest
         with self._lock:
             self._entries[digest] = (now + self.ttl_s, value)
             self._entries.move_to_end(digest)

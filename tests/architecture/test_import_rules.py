@@ -7,6 +7,7 @@ fails here with the file, the line and the rule.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,8 @@ def _strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-def _all_imports() -> tuple[list[Import], set[str]]:
+@functools.cache
+def _all_imports() -> tuple[list[Import], set[str]]:   # parsed once for every test here
     files = [p for package in PACKAGES for p in sorted((REPO / package).rglob("*.py"))]
     return [imp for path in files for imp in imports_of(path)], {module_name(p) for p in files}
 
