@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--seed", type=int, default=0, help="seed of the sample and of the randomization test (default 0)")
     add("--relevance-level", type=int, default=1,
         help="lowest grade binary measures count as relevant (trec_eval -l; default 1, TREC DL uses 2)")
-    add("--backend", default=None, help="rerank backend (default: rerank_backend setting, torch)")
+    add("--backend", default=None, help="rerank backend: auto, torch, onnx, onnx-int8, remote, cohere (default: "
+        f"the rerank_backend setting, {default_backend()}: onnx on a CPU, fp16 torch on a GPU)")
     add("--threads", type=int, help="torch threads for the models (default: torch's, the inference_threads setting)")
     add("--blend", metavar="ALPHAS", help="also rank each reranked system in blend score mode, "
         "α·sigmoid(logit) + (1 − α)·first-stage score, for these α (comma separated, within [0, 1]); from the "
@@ -45,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--calibrate", action="store_true", help="fit the sigmoid temperature and bias on the judgments")
     add("--config", help="settings file to merge the calibration into (else DIR/calibration.yaml only)")
     add_cluster_arguments(parser, index_help="evaluate this existing index (no ingest)")
+
+
+def default_backend() -> str:
+    """The rerank_backend setting's default (what eval uses when neither --backend nor a setting says)."""
+    from sidecar.settings import Settings
+
+    return Settings.rerank_backend
 
 
 def options_from(args: argparse.Namespace) -> object:

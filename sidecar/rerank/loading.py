@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
 from searchcore.models import (
+    ALLOW_DOWNLOAD_ENV,
     MODELS_DIR_ENV,
     ModelNotFound,
     default_device,
-    hub_offline,
     load_with_fallback,
+    not_on_this_machine,
 )
 from sidecar.rerank.base import Scorer
 from sidecar.rerank.registry import get_backend
@@ -28,8 +27,8 @@ def load_scorer(name_or_path: str, backend: str = "torch", device: str | None = 
                 max_length: int | None = None, threads: int | None = None, **options: Any) -> Scorer:
     """The scorer for a model, loaded on first use and shared by every request of the process.
 
-    `name_or_path` is a folder, a folder name under RERANK_MODELS_DIR, or a hub name (when the
-    hub is reachable). `options` go to the backend: those it registered (validated by the
+    `name_or_path` is a folder, a folder name under RERANK_MODELS_DIR, or a hub name (downloaded
+    only when RERANK_ALLOW_DOWNLOAD=1: `searchcore.models.model_candidates`). `options` go to the backend: those it registered (validated by the
     settings), and `cache_dir` (the ONNX ones use it). Raises `ModelNotFound` naming the model and
     how to supply one.
     """
@@ -55,14 +54,12 @@ def load_scorer(name_or_path: str, backend: str = "torch", device: str | None = 
 
 def missing_model_message(name: str, detail: str) -> str:
     """Why a cross-encoder could not be loaded and the ways to supply one."""
-    models_dir = os.environ.get(MODELS_DIR_ENV)
-    where = (f"{MODELS_DIR_ENV}={models_dir} has no folder [{Path(name).name}]" if models_dir
-             else f"{MODELS_DIR_ENV} is not set")
-    hub = ("the Hugging Face hub is off (HF_HUB_OFFLINE)" if hub_offline()
-           else "the Hugging Face hub did not provide it")
-    return (f"no cross-encoder [{name}] could be loaded ({where}; {hub}). Supply one as a path "
-            f"to a sentence-transformers CrossEncoder folder (--reranker /path/to/model), or put "
-            f"that folder under {MODELS_DIR_ENV} and name it by its folder name. Details: {detail}")
+    reason = not_on_this_machine(name)
+    details = "" if reason in detail else f" Details: {detail}"
+    return (f"no cross-encoder [{name}] could be loaded ({reason}). Supply one as a path "
+            f"to a sentence-transformers CrossEncoder folder (--reranker /path/to/model), put that folder "
+            f"under {MODELS_DIR_ENV} and name it by its folder name, or set {ALLOW_DOWNLOAD_ENV}=1 to let a "
+            f"hub name be downloaded.{details}")
 
 
 def clear_loaded() -> None:

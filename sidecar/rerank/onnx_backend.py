@@ -1,4 +1,4 @@
-"""The ONNX Runtime backends: `onnx` (fp32, same logits as torch within 1e-4) and `onnx-int8` (dynamic int8)."""
+"""The ONNX Runtime backends: `onnx` (fp32, same logits as torch within 1e-4) and `onnx-int8` (the int8 recipe)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, call_tokens_for
 from sidecar.rerank.onnx_export import ExportedModel, exported_model
 from sidecar.rerank.padding import pad_pairs
-from sidecar.rerank.registry import register_backend
+from sidecar.rerank.registry import Option, register_backend
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +45,27 @@ class OnnxScorer(BaseScorer):
 
 def load_onnx_scorer(location: str, name: str, *, int8: bool = False, device: str = "cpu",
                      max_length: int | None = None, threads: int | None = None,
-                     cache_dir: str | None = None, **_ignored: object) -> OnnxScorer:
-    """An OnnxScorer for the cross-encoder at `location`, exporting (once) when no ONNX file exists yet."""
+                     cache_dir: str | None = None, quantization: str = "recipe",
+                     **_ignored: object) -> OnnxScorer:
+    """An OnnxScorer for the cross-encoder at `location`, exporting (once) when no ONNX file exists yet.
+
+    int8 `quantization`: `recipe` (the project's mixed precision, which the documented agreement
+    with fp32 rests on) or `shipped` (the folder's own `onnx/model_qint8_*.onnx`, as is).
+    """
     import onnxruntime as ort
     from transformers import AutoConfig, AutoTokenizer
 
-    from searchcore.models import hub_offline
+    from searchcore.models import downloads_allowed
     from sidecar.rerank.torch_backend import usable_max_length
 
-    folder = _local_folder(location, hub_offline())
+    folder = _local_folder(location, offline=not downloads_allowed())
     config = AutoConfig.from_pretrained(folder)
     if getattr(config, "num_labels", 1) != 1:
         raise ValueError(f"cross-encoder [{name}] has {config.num_labels} labels: "
                          "reranking needs a model with a single relevance logit")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    exported = exported_model(folder, int8=int8, cache_dir=cache_dir)
+    exported = exported_model(folder, int8=int8, cache_dir=cache_dir,
+                              shipped_int8=int8 and quantization == "shipped")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -90,4 +96,6 @@ def load_onnx_int8_scorer(location: str, name: str, **options: Any) -> OnnxScore
 
 
 register_backend("onnx", load_onnx_scorer)
-register_backend("onnx-int8", load_onnx_int8_scorer)
+register_backend("onnx-int8", load_onnx_int8_scorer, options={
+    "quantization": Option(str, default="recipe", choices=("recipe", "shipped")),
+})

@@ -43,13 +43,23 @@ def default_cache_dir() -> Path:
     return Path(base) / "rerank-sidecar" / "onnx"
 
 
-def exported_model(model_dir: str | Path, *, int8: bool, cache_dir: str | Path | None = None) -> ExportedModel:
-    """The ONNX file for the HF model folder `model_dir`: shipped with it, cached, or exported now."""
+def exported_model(model_dir: str | Path, *, int8: bool, cache_dir: str | Path | None = None,
+                   shipped_int8: bool = False) -> ExportedModel:
+    """The ONNX file for the HF model folder `model_dir`: cached, or exported now.
+
+    fp32: a folder's own `onnx/model.onnx` is used as shipped (the same graph, unfused). int8: the
+    project's recipe (`int8_excluded_nodes`) is applied to our own export, whatever the folder
+    ships, since the quality figures rest on that recipe; `shipped_int8` takes the folder's
+    `onnx/model_qint8_*.onnx` as is instead (and fails when there is none).
+    """
     model_dir = Path(model_dir)
-    for relative in SHIPPED["int8" if int8 else "fp32"]:
-        shipped = model_dir / relative
-        if shipped.is_file():
-            return ExportedModel(shipped, _graph_inputs(shipped), fused=False)
+    if not int8 or shipped_int8:
+        for relative in SHIPPED["int8" if int8 else "fp32"]:
+            shipped = model_dir / relative
+            if shipped.is_file():
+                return ExportedModel(shipped, _graph_inputs(shipped), fused=False)
+        if shipped_int8:
+            raise FileNotFoundError(f"quantization: shipped, but [{model_dir}] has none of {list(SHIPPED['int8'])}")
     target = Path(cache_dir or default_cache_dir()) / _model_digest(model_dir)
     target.mkdir(parents=True, exist_ok=True)
     with _locked(target / ".lock"):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from searchcore.models import hub_offline
+from searchcore.models import downloads_allowed
 from sidecar.rerank.base import DEFAULT_BATCH_TOKENS, BaseScorer, EncodedPair, call_tokens_for
 from sidecar.rerank.padding import pad_pairs
 from sidecar.rerank.registry import register_backend
@@ -79,9 +79,10 @@ def load_torch_scorer(location: str, name: str, *, device: str, max_length: int 
 
     if threads:
         torch.set_num_threads(threads)  # process-wide: the settings decide, not each load
-    # decided at load time: the hub library reads HF_HUB_OFFLINE only once, at its import
+    # decided at load time (the hub library reads HF_HUB_OFFLINE only once, at its import): a hub
+    # name reaches here only when downloads are allowed; a folder never touches the hub
     model = CrossEncoder(location, device=device, max_length=max_length,
-                         local_files_only=hub_offline())
+                         local_files_only=not downloads_allowed())
     half = fp16 and str(model.device).startswith("cuda")
     if half:
         model.half()

@@ -53,11 +53,37 @@ def test_every_copied_source_exists_in_the_build_context(dockerfile):
             assert (REPO / source).exists(), f"COPY {source}: no such path in the repository"
 
 
+def installed_packages() -> set[str]:
+    """The top-level packages pyproject.toml installs (`include = ["searchcore*", ...]`)."""
+    patterns = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    return {pattern.rstrip("*").rstrip(".") for pattern in patterns}
+
+
+def test_the_image_gets_every_package_pyproject_installs(dockerfile):
+    """A package left out of the image makes its commands fail there (`eval` without relevance/)."""
+    assert installed_packages() >= {"searchcore", "localsearch", "ingest", "sidecar", "relevance"}
+    copied = set()
+    for value in instructions(dockerfile, "COPY"):
+        if "--from=" not in value:
+            *sources, _target = [w for w in value.split() if not w.startswith("--")]
+            copied.update(source.rstrip("/") for source in sources)
+    missing = installed_packages() - copied
+    assert not missing, f"deploy/Dockerfile does not COPY {sorted(missing)}, which pyproject.toml installs"
+
+
+def test_every_command_of_the_cli_is_in_an_installed_package():
+    from sidecar.cli import SUBCOMMANDS
+
+    packages = {module.split(".")[0] for module, _help in SUBCOMMANDS.values()}
+    assert "relevance" in packages  # eval, train-reranker
+    assert packages <= installed_packages(), f"commands live in {sorted(packages - installed_packages())}"
+
+
 def test_dockerignore_keeps_the_copied_sources_and_drops_the_rest():
     ignored = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", "data", "tests"} <= ignored
-    assert not ignored & {"sidecar", "ingest", "localsearch", "pyproject.toml", "README.md"}
+    assert not ignored & (installed_packages() | {"pyproject.toml", "README.md"})
 
 
 def test_base_images_are_slim_python_of_the_supported_version(dockerfile):

@@ -140,3 +140,69 @@ def test_image_is_the_one_compose_builds(container):
 def test_prometheus_rule_is_alerts_yml(objects):
     rule = objects[("PrometheusRule", "rerank-sidecar")]
     assert rule["spec"]["groups"] == load_yaml(DEPLOY / "prometheus" / "alerts.yml")["groups"]
+
+
+# ---- the models loader: an init container that fills the models PVC ---------------------------------------
+
+LOADER = K8S / "models" / "load-models.yaml"
+
+
+@pytest.fixture(scope="module")
+def loader() -> dict:
+    (job,) = load_yaml_documents(LOADER)
+    assert job["kind"] == "Job"
+    return job["spec"]["template"]["spec"]
+
+
+def env_of(container: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in container["env"] if "value" in e}
+
+
+def test_the_loader_fills_the_pvc_the_sidecar_mounts_where_it_looks(objects, deployment, container, loader):
+    (claim,) = [name for kind, name in objects if kind == "PersistentVolumeClaim"]
+    volumes = {v["name"]: v for v in loader["volumes"]}
+    assert volumes["models"]["persistentVolumeClaim"]["claimName"] == claim
+    assert "ReadWriteMany" in objects[("PersistentVolumeClaim", claim)]["spec"]["accessModes"]
+    models_dir = next(e["value"] for e in container["env"] if e["name"] == "RERANK_MODELS_DIR")
+    (fetch,), (check,) = loader["initContainers"], loader["containers"]
+    for step, writes in ((fetch, True), (check, False)):
+        mount = next(m for m in step["volumeMounts"] if m["name"] == "models")
+        assert mount["mountPath"] == models_dir and bool(mount.get("readOnly")) is not writes
+        assert env_of(step)["RERANK_MODELS_DIR"] == models_dir
+        assert step["image"] == container["image"]
+    assert env_of(fetch)["MODELS"] == env_of(check)["MODELS"]
+    assert env_of(check)["HF_HUB_OFFLINE"] == "1"          # checked the way the sidecar loads: offline
+    assert loader["securityContext"]["runAsUser"] == deployment["spec"]["template"]["spec"]["securityContext"][
+        "runAsUser"]
+
+
+def test_the_loader_scripts_fetch_then_load_a_model(loader, tiny_cross_encoder, tmp_path, monkeypatch):
+    """The two scripts run here as written, with the hub replaced by a copy of a local model folder."""
+    import shutil
+    import sys
+    import types
+
+    import huggingface_hub
+
+    from sidecar.rerank.loading import clear_loaded
+
+    (fetch,), (check,) = loader["initContainers"], loader["containers"]
+    fetched = []
+
+    def snapshot_download(name, local_dir, allow_patterns):
+        fetched.append(name)
+        shutil.copytree(tiny_cross_encoder, local_dir)
+
+    monkeypatch.setitem(sys.modules, "huggingface_hub", types.SimpleNamespace(snapshot_download=snapshot_download))
+    monkeypatch.setenv("RERANK_MODELS_DIR", str(tmp_path))
+    monkeypatch.setenv("MODELS", "org/tiny-ce")
+    exec(compile(fetch["args"][0], "fetch", "exec"), {})
+    exec(compile(fetch["args"][0], "fetch", "exec"), {})   # again: the folder is there, nothing fetched
+    assert fetched == ["org/tiny-ce"] and (tmp_path / "tiny-ce" / "config.json").is_file()
+    assert not list(tmp_path.glob("*.partial"))
+    monkeypatch.setitem(sys.modules, "huggingface_hub", huggingface_hub)  # the hub stays off (tests/conftest.py)
+    clear_loaded()
+    try:
+        exec(compile(check["args"][0], "check", "exec"), {})
+    finally:
+        clear_loaded()

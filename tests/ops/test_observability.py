@@ -139,3 +139,46 @@ def test_search_outcomes_count_fail_open_by_reason():
     assert value("f_total", {"reason": "timeout"}) == 2 and value("f_total", {"reason": "nan"}) == 1
     assert value("f_total", {"reason": "partial"}) is None         # partial is reranked, not failed open
     assert value("s_total", {"status": "skipped"}) == 3 and value("s_total", {"status": "partial"}) == 1
+
+
+def documented_metrics() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """docs/operations.md's metrics table: name -> (type, labels)."""
+    from tests.conftest import REPO
+
+    rows = {}
+    for line in (REPO / "docs" / "operations.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`rerank_sidecar_"):
+            labels = tuple(sorted(label.strip() for label in cells[2].split(",") if label.strip()))
+            rows[cells[0].strip("`")] = (cells[1], labels)
+    return rows
+
+
+def test_the_metrics_table_documents_every_metric_the_sidecar_registers():
+    from dataclasses import fields
+
+    from sidecar.metrics import get_metrics
+
+    metrics = get_metrics()
+    registered = {}
+    for field in fields(metrics):
+        metric = getattr(metrics, field.name)
+        kind = metric._type
+        name = metric._name + ("_total" if kind == "counter" else "")
+        registered[name] = (kind, tuple(sorted(metric._labelnames)))
+    documented = documented_metrics()
+    assert sorted(registered) == sorted(documented), "docs/operations.md's metrics table and sidecar/metrics.py differ"
+    assert registered == documented  # types and labels too
+
+
+def test_the_metrics_table_names_every_fixed_label_value():
+    from sidecar.metrics import CACHES, FAIL_OPEN_REASONS, RERANK_STATUSES
+    from tests.conftest import REPO
+
+    rows = {line.split("|")[1].strip().strip("`"): line for line in
+            (REPO / "docs" / "operations.md").read_text().splitlines() if line.startswith("| `rerank_sidecar_")}
+    for metric, values in (("rerank_sidecar_fail_open_total", FAIL_OPEN_REASONS),
+                           ("rerank_sidecar_rerank_status_total", RERANK_STATUSES),
+                           ("rerank_sidecar_cache_requests_total", CACHES)):
+        missing = [value for value in values if f"`{value}`" not in rows[metric]]
+        assert not missing, f"docs/operations.md's row for {metric} leaves out {missing}"

@@ -105,6 +105,49 @@ def test_an_onnx_file_shipped_with_the_model_is_used_as_is(tiny_cross_encoder, t
     assert exported_model(folder, int8=False, cache_dir=tmp_path / "other").path == folder / "onnx" / "model.onnx"
 
 
+@pytest.fixture
+def ships_int8(tiny_cross_encoder, tmp_path):
+    """A model folder that ships its own onnx/model_qint8_avx2.onnx (as sentence-transformers' export writes it)."""
+    import shutil
+
+    folder = tmp_path / "ships-int8"
+    shutil.copytree(tiny_cross_encoder, folder)
+    (folder / "onnx").mkdir()
+    shutil.copy(exported_model(folder, int8=False, cache_dir=tmp_path / "fp32").path,
+                folder / "onnx" / "model_qint8_avx2.onnx")
+    return folder
+
+
+def test_onnx_int8_applies_the_recipe_even_when_the_model_ships_an_int8_file(ships_int8, tmp_path):
+    from sidecar.rerank.onnx_export import int8_excluded_nodes
+
+    recipe = exported_model(ships_int8, int8=True, cache_dir=tmp_path / "cache")
+    assert recipe.path.parent.parent == tmp_path / "cache" and recipe.path.name == "model-int8.onnx"
+    scorer = load_scorer(str(ships_int8), backend="onnx-int8", device="cpu", cache_dir=str(tmp_path / "cache"))
+    assert scorer.exported.path == recipe.path
+    # the recipe's mark: the first layers and every FFN output projection stay fp32 MatMuls
+    import onnx
+
+    graph = onnx.load(str(recipe.path)).graph
+    kept = set(int8_excluded_nodes(recipe.path.parent / "model.onnx"))
+    assert kept and kept <= {node.name for node in graph.node if node.op_type in ("MatMul", "Attention", "Gemm")}
+    assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeMatMul") for node in graph.node)
+
+
+def test_onnx_int8_takes_the_shipped_file_only_when_asked(ships_int8, tiny_cross_encoder, tmp_path):
+    from sidecar.rerank.registry import OptionError, get_backend
+
+    backend = get_backend("onnx-int8")
+    assert backend.validate({}) == {"quantization": "recipe"}
+    options = backend.validate({"quantization": "shipped"}, "models.m")
+    scorer = load_scorer(str(ships_int8), backend="onnx-int8", device="cpu", cache_dir=str(tmp_path / "c"), **options)
+    assert scorer.exported.path == ships_int8 / "onnx" / "model_qint8_avx2.onnx"
+    with pytest.raises(OptionError, match=r"models.m.quantization must be one of \['recipe', 'shipped'\]"):
+        backend.validate({"quantization": "int4"}, "models.m")
+    with pytest.raises(FileNotFoundError, match="quantization: shipped"):
+        exported_model(tiny_cross_encoder, int8=True, cache_dir=tmp_path / "c", shipped_int8=True)
+
+
 def test_changed_weights_get_a_new_export(tiny_cross_encoder, tmp_path):
     from tests.conftest import build_tiny_cross_encoder
 

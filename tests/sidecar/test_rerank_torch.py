@@ -124,6 +124,39 @@ def test_a_missing_model_says_which_and_how_to_supply_one(tmp_path, monkeypatch)
     assert "RERANK_MODELS_DIR" in message and "path" in message
 
 
+class _Reached(Exception):
+    pass
+
+
+@pytest.mark.parametrize(("allow", "offline", "reached"), [
+    ("1", None, [("org/hub-only-ce", False)]),  # a user with a hub: the hub name, downloads on
+    (None, None, []),                           # the default: not even tried
+    ("1", "1", []),                             # HF_HUB_OFFLINE wins over the opt-in
+])
+def test_a_hub_name_is_loaded_from_the_hub_only_on_opt_in(monkeypatch, allow, offline, reached):
+    import sentence_transformers
+
+    calls = []
+
+    def cross_encoder(location, **kwargs):
+        calls.append((location, kwargs["local_files_only"]))
+        raise _Reached
+
+    monkeypatch.setattr(sentence_transformers, "CrossEncoder", cross_encoder)
+    for var, value in (("RERANK_ALLOW_DOWNLOAD", allow), ("HF_HUB_OFFLINE", offline),
+                       ("TRANSFORMERS_OFFLINE", offline)):
+        if value is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
+            monkeypatch.setenv(var, value)
+    clear_loaded()
+    with pytest.raises(ModelNotFound) as caught:
+        load_scorer("org/hub-only-ce", backend="torch", device="cpu")
+    assert calls == reached
+    if not reached:
+        assert "RERANK_ALLOW_DOWNLOAD=1" in str(caught.value)
+
+
 def test_unknown_backend_is_rejected_with_the_known_ones():
     with pytest.raises(ValueError, match=r"unknown rerank backend \[tpu\].*torch"):
         load_scorer("anything", backend="tpu")
