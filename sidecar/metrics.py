@@ -57,6 +57,8 @@ class Metrics:
     rerank_status: Counter
     in_flight: Gauge
     model_info: Gauge
+    model_speed: Gauge           # pairs/s of each cross-encoder, measured at warm-up (window_sizing.py)
+    window: Gauge                # the window each profile reranks by default (configured or sized)
     build_info: Gauge
 
 
@@ -105,6 +107,12 @@ def _create() -> Metrics:
         in_flight=Gauge(f"{PREFIX}_in_flight_requests", "Requests being processed", multiprocess_mode="livesum"),
         model_info=Gauge(f"{PREFIX}_model_info", "Models loaded in a live worker (value 1)",
                          ["role", "model", "backend"], multiprocess_mode="livemax"),
+        model_speed=Gauge(f"{PREFIX}_model_pairs_per_second", "Cross-encoder speed measured at warm-up: "
+                          "(query, passage) pairs per second of typical length through a worker's model threads "
+                          "(the slowest live worker)", ["model"], multiprocess_mode="livemin"),
+        window=Gauge(f"{PREFIX}_rerank_window", "Documents a search reranks by default, per profile (configured, "
+                     "or sized at warm-up to fit budget_ms); the smallest of the live workers'", ["profile"],
+                     multiprocess_mode="livemin"),
         build_info=Gauge(f"{PREFIX}_build_info", "The sidecar's version (value 1)", ["version"],
                          multiprocess_mode="livemax"),
     )

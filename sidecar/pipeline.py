@@ -34,6 +34,7 @@ from sidecar.retrieve import (
 )
 from sidecar.settings import Profile, Settings
 from sidecar.window_cache import WindowCache, WindowKey, caller_identity
+from sidecar.window_sizing import UNMEASURED_WINDOW
 
 log = logging.getLogger(__name__)
 
@@ -69,13 +70,15 @@ class CachedWindow:
 class RerankPipeline:
     def __init__(self, settings: Settings, retriever: Retriever, profiles: ProfileResolver, *,
                  embed: Callable[[str, str, bool], list[float]], rerank: Callable[..., Any],
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, window_for: Callable[[Profile], int] | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.profiles = profiles
         self.embed = embed          # (model name, text, normalize) -> vector
         self.rerank = rerank        # (model name, query, texts, doc_keys, deadline) -> RerankResult
         self.metrics = metrics
+        # a profile's default window: configured, or sized to its budget (window_sizing.py)
+        self.window_for = window_for or (lambda profile: profile.window or UNMEASURED_WINDOW)
         self.windows = WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s)
 
     # ---- entry point -------------------------------------------------------------------------
@@ -88,7 +91,7 @@ class RerankPipeline:
             return self._passthrough(raw_body, body, status, resolved.metrics_index)
         profile = resolved.profile
         limits = self.settings.limits
-        plan = plan_search(body, params, headers, profile_window=profile.window,
+        plan = plan_search(body, params, headers, profile_window=self.window_for(profile),
                            max_window=min(profile.max_window, limits.max_window), limits=limits,
                            field_is_mapped=mapped_field_check(resolved.fields) if resolved.fields else None)
         if isinstance(plan, PassThrough):
@@ -308,8 +311,9 @@ def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: M
     setup_headers = basic_auth_headers(settings.setup_username, settings.setup_password)
     retriever = Retriever(upstream, setup_headers)
     profiles = ProfileResolver(settings, upstream, setup_headers)
+    sizing = getattr(models, "sizing", None)
     return RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=rerank or models.rerank,
-                          metrics=metrics)
+                          metrics=metrics, window_for=sizing.window if sizing is not None else None)
 
 
 def basic_auth_headers(username: str | None, password: str | None) -> dict[str, str]:

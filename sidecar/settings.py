@@ -321,6 +321,8 @@ def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -
     data = dict(data)
     if keep_pattern:
         data.pop("index", None)
+    if str(data.get("window", "")).strip().lower() == "auto":
+        data["window"] = None    # sized to the budget at warm-up, even where `defaults` sets a window
     if "fusion" in data and "fusion_combination" not in data:
         data["fusion_combination"] = base.kept_combination(str(data["fusion"]))
     profile = typed_dataclass(Profile, data, where, base)
