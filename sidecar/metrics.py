@@ -35,7 +35,10 @@ TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 # label values created at start, so rates and alerts see a 0 before the first event
 FAIL_OPEN_REASONS = ("timeout", "error", "nan", "model-unavailable", "contract-mismatch", "mapping-unavailable",
-                     "result-window")
+                     "result-window", "bi-encoder-unavailable")
+# a search whose stage 1 ran degraded but was still reranked carries its reason after a "+" in its status:
+# `reranked+bi-encoder-unavailable` (the query could not be embedded: the lexical leg alone was reranked)
+DEGRADED_SEPARATOR = "+"
 RERANK_STATUSES = ("reranked", "partial", "skipped", "passthrough", "error")
 CACHES = ("embedding", "score", "window")
 
@@ -53,7 +56,7 @@ class Metrics:
     model_seconds: Histogram     # duration of one model call
     batch_requests: Histogram    # requests whose pairs shared one model call (cross-request batching)
     cache: Counter
-    fail_open: Counter           # searches answered in first-stage order because reranking was skipped
+    fail_open: Counter           # searches not reranked (skipped) or reranked from a degraded stage 1, by reason
     rerank_status: Counter
     in_flight: Gauge
     model_info: Gauge
@@ -101,7 +104,8 @@ def _create() -> Metrics:
                                  "(cross-request batching)", ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32)),
         cache=Counter(f"{PREFIX}_cache_requests_total", "Cache look-ups by cache and result", ["cache", "result"]),
         fail_open=Counter(f"{PREFIX}_fail_open_total",
-                          "Searches answered in first-stage order because reranking was skipped", ["reason"]),
+                          "Searches answered in first-stage order because reranking was skipped, or reranked from "
+                          "a degraded first stage (bi-encoder-unavailable: the lexical leg alone)", ["reason"]),
         rerank_status=Counter(f"{PREFIX}_rerank_status_total", "Outcome of searches the sidecar handled",
                               ["status"]),
         in_flight=Gauge(f"{PREFIX}_in_flight_requests", "Requests being processed", multiprocess_mode="livesum"),
@@ -128,7 +132,11 @@ def _create() -> Metrics:
 
 
 def count_search_outcome(metrics: Metrics, status: str) -> None:
-    """One search (or _msearch item) answered with `status` (reranked, partial, skipped-<reason>...)."""
+    """One search (or _msearch item) answered with `status` (reranked, partial, skipped-<reason>...), perhaps
+    with a degraded stage's reason after a "+" (`reranked+bi-encoder-unavailable`)."""
+    status, *degraded = status.split(DEGRADED_SEPARATOR)
+    for reason in degraded:
+        metrics.fail_open.labels(reason).inc()
     if status.startswith("skipped-"):
         metrics.fail_open.labels(status.removeprefix("skipped-")).inc()
         status = "skipped"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -12,6 +13,11 @@ from sidecar.settings import Settings
 from sidecar.window_sizing import WindowSizer
 
 log = logging.getLogger(__name__)
+BI_ENCODER_RETRY_S = 30.0   # a bi-encoder that failed to load is tried again after this long, not per search
+
+
+class BiEncoderUnavailable(RuntimeError):
+    """The bi-encoder failed to load a moment ago: searches embed nothing until it is tried again."""
 
 
 class ModelService:
@@ -34,6 +40,7 @@ class ModelService:
         self.ready = threading.Event()
         self.errors: dict[str, str] = {}
         self.sizing = WindowSizer(settings)
+        self._bi_encoder_failures: dict[str, tuple[float, str]] = {}   # name -> (when, why)
 
     def scorer(self, name: str) -> Any:
         """The cross-encoder `name` as configured (backend, device...), behind this process's batcher."""
@@ -70,8 +77,17 @@ class ModelService:
         self.metrics.batch_requests.labels(model).observe(requests)
 
     def bi_encoder(self, name: str) -> Any:
+        """The bi-encoder `name`; after a failed load, BiEncoderUnavailable until BI_ENCODER_RETRY_S have passed."""
         from searchcore.models import load_bi_encoder
-        model = load_bi_encoder(name)
+        failed = self._bi_encoder_failures.get(name)
+        if failed is not None and time.monotonic() - failed[0] < BI_ENCODER_RETRY_S:
+            raise BiEncoderUnavailable(failed[1])
+        try:
+            model = load_bi_encoder(name)
+        except Exception as exc:
+            self._bi_encoder_failures[name] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
+            raise
+        self._bi_encoder_failures.pop(name, None)
         self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
         return model
 
