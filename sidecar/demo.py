@@ -78,8 +78,9 @@ def run(args: argparse.Namespace) -> int:
         ingest(corpus, engine_url)
         sidecar_port = free_port(args.port)
         sidecar_url = f"http://127.0.0.1:{sidecar_port}"
+        # default window and budget: the sidecar sizes the window to this machine's measured speed
         children.append(spawn(["serve", "--opensearch", engine_url, "--port", str(sidecar_port), "--reranker",
-                               reranker], env={"RERANK_WINDOW": "30", "RERANK_BUDGET_MS": "30000"}))
+                               reranker]))
         wait_until_ready(sidecar_url + "/-/ready", children[-1], timeout=600, ready=ok, name="the sidecar")
         print(f"sidecar: {sidecar_url} (reranker {reranker})\n")
         compare(sidecar_url, engine_url, args.top)

@@ -35,7 +35,10 @@ TOKEN_BUCKETS = (64, 256, 1024, 2048, 4096, 8192, 16384, 32768, 65536)
 
 # label values created at start, so rates and alerts see a 0 before the first event
 FAIL_OPEN_REASONS = ("timeout", "error", "nan", "model-unavailable", "contract-mismatch", "mapping-unavailable",
-                     "result-window")
+                     "result-window", "bi-encoder-unavailable")
+# a search whose stage 1 ran degraded but was still reranked carries its reason after a "+" in its status:
+# `reranked+bi-encoder-unavailable` (the query could not be embedded: the lexical leg alone was reranked)
+DEGRADED_SEPARATOR = "+"
 RERANK_STATUSES = ("reranked", "partial", "skipped", "passthrough", "error")
 CACHES = ("embedding", "score", "window")
 
@@ -53,10 +56,12 @@ class Metrics:
     model_seconds: Histogram     # duration of one model call
     batch_requests: Histogram    # requests whose pairs shared one model call (cross-request batching)
     cache: Counter
-    fail_open: Counter           # searches answered in first-stage order because reranking was skipped
+    fail_open: Counter           # searches not reranked (skipped) or reranked from a degraded stage 1, by reason
     rerank_status: Counter
     in_flight: Gauge
     model_info: Gauge
+    model_speed: Gauge           # pairs/s of each cross-encoder, measured at warm-up (window_sizing.py)
+    window: Gauge                # the window each profile reranks by default (configured or sized)
     build_info: Gauge
 
 
@@ -99,12 +104,19 @@ def _create() -> Metrics:
                                  "(cross-request batching)", ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32)),
         cache=Counter(f"{PREFIX}_cache_requests_total", "Cache look-ups by cache and result", ["cache", "result"]),
         fail_open=Counter(f"{PREFIX}_fail_open_total",
-                          "Searches answered in first-stage order because reranking was skipped", ["reason"]),
+                          "Searches answered in first-stage order because reranking was skipped, or reranked from "
+                          "a degraded first stage (bi-encoder-unavailable: the lexical leg alone)", ["reason"]),
         rerank_status=Counter(f"{PREFIX}_rerank_status_total", "Outcome of searches the sidecar handled",
                               ["status"]),
         in_flight=Gauge(f"{PREFIX}_in_flight_requests", "Requests being processed", multiprocess_mode="livesum"),
         model_info=Gauge(f"{PREFIX}_model_info", "Models loaded in a live worker (value 1)",
                          ["role", "model", "backend"], multiprocess_mode="livemax"),
+        model_speed=Gauge(f"{PREFIX}_model_pairs_per_second", "Cross-encoder speed measured at warm-up: "
+                          "(query, passage) pairs per second of typical length through a worker's model threads "
+                          "(the slowest live worker)", ["model"], multiprocess_mode="livemin"),
+        window=Gauge(f"{PREFIX}_rerank_window", "Documents a search reranks by default, per profile (configured, "
+                     "or sized at warm-up to fit budget_ms); the smallest of the live workers'", ["profile"],
+                     multiprocess_mode="livemin"),
         build_info=Gauge(f"{PREFIX}_build_info", "The sidecar's version (value 1)", ["version"],
                          multiprocess_mode="livemax"),
     )
@@ -120,7 +132,11 @@ def _create() -> Metrics:
 
 
 def count_search_outcome(metrics: Metrics, status: str) -> None:
-    """One search (or _msearch item) answered with `status` (reranked, partial, skipped-<reason>...)."""
+    """One search (or _msearch item) answered with `status` (reranked, partial, skipped-<reason>...), perhaps
+    with a degraded stage's reason after a "+" (`reranked+bi-encoder-unavailable`)."""
+    status, *degraded = status.split(DEGRADED_SEPARATOR)
+    for reason in degraded:
+        metrics.fail_open.labels(reason).inc()
     if status.startswith("skipped-"):
         metrics.fail_open.labels(status.removeprefix("skipped-")).inc()
         status = "skipped"

@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 from searchcore.bodies import parse_json_body, parse_ndjson_pairs
 from searchcore.errors import IllegalArgument, SearchError
 from sidecar.hit_text import candidate_text
-from sidecar.metrics import Metrics, count_search_outcome
+from sidecar.metrics import DEGRADED_SEPARATOR, Metrics, count_search_outcome
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
 from sidecar.profile_resolver import ProfileResolver, Resolved
 from sidecar.query_text import mapped_field_check
@@ -34,8 +34,11 @@ from sidecar.retrieve import (
 )
 from sidecar.settings import Profile, Settings
 from sidecar.window_cache import WindowCache, WindowKey, caller_identity
+from sidecar.window_sizing import UNMEASURED_WINDOW
 
 log = logging.getLogger(__name__)
+BI_ENCODER_UNAVAILABLE = "bi-encoder-unavailable"   # stage 1 ran on the lexical query alone: X-Rerank-Status says
+_WARN_EVERY_S = 60.0
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Outcome:
     rerank_status: str = "passthrough"
     metrics_index: str = "_none"   # the bounded `index` label of the request metrics
     stages: dict[str, float] = field(default_factory=dict)
+    degraded: str | None = None    # why stage 1 ran degraded (BI_ENCODER_UNAVAILABLE), added to the status
 
 
 @dataclass
@@ -69,14 +73,17 @@ class CachedWindow:
 class RerankPipeline:
     def __init__(self, settings: Settings, retriever: Retriever, profiles: ProfileResolver, *,
                  embed: Callable[[str, str, bool], list[float]], rerank: Callable[..., Any],
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, window_for: Callable[[Profile], int] | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.profiles = profiles
         self.embed = embed          # (model name, text, normalize) -> vector
         self.rerank = rerank        # (model name, query, texts, doc_keys, deadline) -> RerankResult
         self.metrics = metrics
+        # a profile's default window: configured, or sized to its budget (window_sizing.py)
+        self.window_for = window_for or (lambda profile: profile.window or UNMEASURED_WINDOW)
         self.windows = WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s)
+        self._warned: dict[str, float] = {}
 
     # ---- entry point -------------------------------------------------------------------------
     def search(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str]) -> Outcome:
@@ -88,7 +95,7 @@ class RerankPipeline:
             return self._passthrough(raw_body, body, status, resolved.metrics_index)
         profile = resolved.profile
         limits = self.settings.limits
-        plan = plan_search(body, params, headers, profile_window=profile.window,
+        plan = plan_search(body, params, headers, profile_window=self.window_for(profile),
                            max_window=min(profile.max_window, limits.max_window), limits=limits,
                            field_is_mapped=mapped_field_check(resolved.fields) if resolved.fields else None)
         if isinstance(plan, PassThrough):
@@ -102,8 +109,8 @@ class RerankPipeline:
             forwarded_params={k: v for k, v in params.items() if k in FORWARDED_PARAMS},
             lexical_only=resolved.lexical_only, caller=caller_identity(headers), profile=profile)
         cached = self.windows.get(key)
-        if cached is not None and cached.status.startswith("skipped") and plan.from_ == 0:
-            cached = None   # a new first page tries the model again; later pages keep to the ranking they began on
+        if cached is not None and _degraded(cached.status) and plan.from_ == 0:
+            cached = None   # a new first page tries the models again; later pages keep to the ranking they began on
         self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
         try:
             if cached is None:
@@ -204,7 +211,11 @@ class RerankPipeline:
         vector = None
         if not resolved.lexical_only:
             normalize = resolved.contract.normalized if resolved.contract else True
-            vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
+            try:
+                vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
+            except Exception as exc:   # fail open: the lexical leg alone, still reranked, and flagged
+                self._warn_bi_encoder(profile.bi_encoder, exc)
+                outcome.degraded = BI_ENCODER_UNAVAILABLE
         t1 = time.monotonic()
         outcome.stages["embed"] = t1 - t0
         request = self._first_stage_request(index, plan, profile, vector, params)
@@ -225,6 +236,8 @@ class RerankPipeline:
         result = self.rerank(profile.reranker, plan.query_text, texts, keys, t2 + budget_ms / 1000.0)
         outcome.stages["rerank"] = time.monotonic() - t2
         status = result.status   # counted per answered search by the route (fail-open included)
+        if outcome.degraded:
+            status += DEGRADED_SEPARATOR + outcome.degraded
         if status.startswith("skipped"):
             ranked = rank(first.candidates, [], [], _score_mode(profile, plan))
         else:
@@ -232,11 +245,25 @@ class RerankPipeline:
                           _score_mode(profile, plan))
         return CachedWindow(first, ranked, status, _depth(plan))
 
+    def _warn_bi_encoder(self, model: str | None, exc: Exception) -> None:
+        """Logged at most once a minute per bi-encoder (with the trace the first time), not once per search."""
+        now = time.monotonic()
+        key = str(model)
+        first = key not in self._warned
+        if first or now - self._warned[key] >= _WARN_EVERY_S:
+            self._warned[key] = now
+            log.warning("bi-encoder %s could not embed the query (%s: %s): searches run on the lexical query alone, "
+                        "reranked, flagged %s", model, type(exc).__name__, exc, BI_ENCODER_UNAVAILABLE,
+                        exc_info=first)
+
     def _deepen(self, cached: CachedWindow, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
                 params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> CachedWindow:
         """A page past the cached depth: more first-stage candidates after the ranking already served."""
         deeper = self._first_stage(index, plan, profile, resolved, params, headers, outcome)
-        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), cached.status, _depth(plan))
+        status = cached.status
+        if outcome.degraded and outcome.degraded not in status.split(DEGRADED_SEPARATOR):
+            status += DEGRADED_SEPARATOR + outcome.degraded   # the candidates past the window came from it
+        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), status, _depth(plan))
 
     def _first_stage_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float] | None,
                         params: Mapping[str, str]) -> FirstStageRequest:
@@ -275,6 +302,11 @@ def _result_window_too_large(exc: UpstreamRefused) -> bool:
     return exc.status == 400 and "Result window is too large" in json.dumps(exc.upstream_body)
 
 
+def _degraded(status: str) -> bool:
+    """Not the ranking the models would give: reranking skipped, or stage 1 without its k-NN leg."""
+    return status.startswith("skipped") or DEGRADED_SEPARATOR in status
+
+
 def _depth(plan: SearchPlan) -> int:
     """Stage 1 fetches the window, and further when a page reaches past it (first-stage order there)."""
     return min(max(plan.window, plan.from_ + plan.size), MAX_RESULT_WINDOW)
@@ -308,8 +340,9 @@ def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: M
     setup_headers = basic_auth_headers(settings.setup_username, settings.setup_password)
     retriever = Retriever(upstream, setup_headers)
     profiles = ProfileResolver(settings, upstream, setup_headers)
+    sizing = getattr(models, "sizing", None)
     return RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=rerank or models.rerank,
-                          metrics=metrics)
+                          metrics=metrics, window_for=sizing.window if sizing is not None else None)
 
 
 def basic_auth_headers(username: str | None, password: str | None) -> dict[str, str]:

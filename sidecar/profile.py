@@ -37,7 +37,7 @@ class Profile:
     vector_field: str = "embedding"
     bi_encoder: str | None = None
     reranker: str = DEFAULT_RERANKER
-    window: int = 100
+    window: int | None = None                    # None: sized at warm-up to fit budget_ms (window_sizing.py)
     max_window: int = 500
     fusion: str = "min_max"                       # the normalization: FUSIONS
     fusion_combination: str | None = None         # FUSION_COMBINATIONS; None: the normalization's default
@@ -104,7 +104,7 @@ class Profile:
         one_of(self.score_mode, SCORE_MODES, f"{where}.score_mode")
         one_of(self.retrieval, RETRIEVAL_MODES, f"{where}.retrieval")
         self._validate_fusion(where)
-        if not 1 <= self.window <= self.max_window:
+        if self.window is not None and not 1 <= self.window <= self.max_window:
             raise ConfigError(f"{where}.window must be between 1 and max_window ({self.max_window}), "
                               f"got {self.window}")
         if not 0.0 <= self.blend_alpha <= 1.0:

@@ -89,7 +89,11 @@ def register_routes(app: Flask) -> None:
         # the pod out of service: one bad index must not make every replica unready
         indices = {k: v for k, v in services.profiles.problems.items()}
         status = 200 if not problems else 503
-        return _json({"ready": not problems, "problems": problems, "index_problems": indices}, status)
+        answer = {"ready": not problems, "problems": problems, "index_problems": indices}
+        sizing = getattr(models, "sizing", None)
+        if sizing is not None:   # the measured cross-encoder speeds and the window each profile reranks
+            answer["rerank"] = sizing.report()
+        return _json(answer, status)
 
     @app.route("/metrics", methods=["GET"])
     def metrics() -> Response:

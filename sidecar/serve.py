@@ -35,20 +35,10 @@ def run(args: argparse.Namespace) -> int:
     # prometheus_client picks its storage when imported: set the multiprocess directory first, wiped
     metrics_dir, owned = prepare_metrics_dir(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    from sidecar.logs import configure_logging
-    from sidecar.settings import ConfigError, Settings
-    try:
-        settings = Settings.load(args.config, opensearch_url=args.opensearch, reranker=args.reranker,
-                                 data_dir=args.data)
-    except ConfigError as exc:
-        print(f"rerank-sidecar: configuration error: {exc}", file=sys.stderr)
+    settings = checked_settings(args)
+    if settings is None:
+        clear_metrics_dir(metrics_dir, remove=owned)
         return 2
-    if bool(args.certfile) != bool(args.keyfile):
-        print("rerank-sidecar: configuration error: --certfile and --keyfile go together (TLS needs both)",
-              file=sys.stderr)
-        return 2
-    settings = with_thread_defaults(settings, args.workers)
-    configure_logging(getattr(args, "log_level", "INFO"), json_lines=settings.log_json)
     embedded = None
     try:
         if settings.opensearch_url is None:
@@ -65,6 +55,35 @@ def run(args: argparse.Namespace) -> int:
             embedded[0].wait(timeout=30)
         clear_metrics_dir(metrics_dir, remove=owned)
     return 0
+
+
+def checked_settings(args: argparse.Namespace) -> Any:
+    """The settings, once everything that can be checked before gunicorn starts is; None after saying why."""
+    from sidecar.logs import configure_logging
+    from sidecar.settings import ConfigError, Settings
+    from sidecar.startup_checks import check_startup
+    try:
+        settings = Settings.load(args.config, opensearch_url=args.opensearch, reranker=args.reranker,
+                                 data_dir=args.data)
+    except ConfigError as exc:
+        return refuse(f"configuration error: {exc}")
+    if bool(args.certfile) != bool(args.keyfile):
+        return refuse("configuration error: --certfile and --keyfile go together (TLS needs both)")
+    settings = with_thread_defaults(settings, args.workers)
+    configure_logging(getattr(args, "log_level", "INFO"), json_lines=settings.log_json)
+    found = check_startup(settings, host=args.host, port=args.port, certfile=args.certfile, keyfile=args.keyfile)
+    for error in found.errors:   # each its own line
+        refuse(error)
+    if found.errors:
+        return None
+    for warning in found.warnings:
+        log.warning("%s", warning)
+    return settings
+
+
+def refuse(problem: str) -> None:
+    """A start-up problem: one line on stderr (whatever newlines the message held), exit status 2."""
+    print("rerank-sidecar: " + " ".join(problem.split()), file=sys.stderr)
 
 
 def with_thread_defaults(settings: Any, workers: int | None) -> Any:

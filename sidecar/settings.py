@@ -198,6 +198,8 @@ class Settings:
         typed = {k: coerce(k, v, field_type(cls, k)) for k, v in data.items()}
         settings = cls(defaults=defaults.validate("defaults"), profiles=profiles, limits=limits, models=models,
                        auth=auth, **typed)
+        if settings.opensearch_url is not None:
+            check_url(settings.opensearch_url, "opensearch_url (--opensearch, OPENSEARCH_URL)")
         if settings.upstream_timeout_s <= 0:
             raise ConfigError("upstream_timeout_s must be positive")
         if settings.batch_wait_ms < 0:
@@ -207,6 +209,25 @@ class Settings:
         if settings.inference_threads is not None and settings.inference_threads < 1:
             raise ConfigError(f"inference_threads must be >= 1, got {settings.inference_threads}")
         return settings
+
+
+def check_url(url: str, key: str) -> None:
+    """An http(s) URL with a host (and a valid port), else a ConfigError that says how to write it."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    head, at, tail = url.rpartition("@")
+    shown = (head.split("://", 1)[0] + "://" if "://" in head else "") + "***@" + tail if at else url   # no secrets
+    if "://" not in url:
+        raise ConfigError(f"{key} [{shown}] has no scheme: write http://{shown} (or https://{shown})")
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{key} [{shown}] must start with http:// or https://")
+    try:
+        parts.port   # noqa: B018 - parsing it is the check
+    except ValueError:
+        raise ConfigError(f"{key} [{shown}] has an invalid port") from None
+    if not parts.hostname:
+        raise ConfigError(f"{key} [{shown}] names no host")
 
 
 ENV_KEYS = {
@@ -300,6 +321,8 @@ def _profile(data: Any, base: Profile, where: str, keep_pattern: bool = False) -
     data = dict(data)
     if keep_pattern:
         data.pop("index", None)
+    if str(data.get("window", "")).strip().lower() == "auto":
+        data["window"] = None    # sized to the budget at warm-up, even where `defaults` sets a window
     if "fusion" in data and "fusion_combination" not in data:
         data["fusion_combination"] = base.kept_combination(str(data["fusion"]))
     profile = typed_dataclass(Profile, data, where, base)

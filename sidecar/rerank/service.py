@@ -5,19 +5,27 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 from sidecar.settings import Settings
+from sidecar.window_sizing import WindowSizer
 
 log = logging.getLogger(__name__)
+BI_ENCODER_RETRY_S = 30.0   # a bi-encoder that failed to load is tried again after this long, not per search
+
+
+class BiEncoderUnavailable(RuntimeError):
+    """The bi-encoder failed to load a moment ago: searches embed nothing until it is tried again."""
 
 
 class ModelService:
     """Bi-encoders and cross-encoders of this process, loaded once; warm-up makes readiness true.
 
     A cross-encoder is loaded with the backend and options its `models` entry names, and put
-    behind this process's batcher unless it batches itself (a remote server does).
+    behind this process's batcher unless it batches itself (a remote server does). Warm-up measures each
+    cross-encoder's speed, from which `sizing` chooses the windows of profiles that set none.
     """
 
     def __init__(self, settings: Settings, metrics: Any, scorer_loader: Any = None) -> None:
@@ -31,6 +39,8 @@ class ModelService:
         self._lock = threading.Lock()
         self.ready = threading.Event()
         self.errors: dict[str, str] = {}
+        self.sizing = WindowSizer(settings)
+        self._bi_encoder_failures: dict[str, tuple[float, str]] = {}   # name -> (when, why)
 
     def scorer(self, name: str) -> Any:
         """The cross-encoder `name` as configured (backend, device...), behind this process's batcher."""
@@ -67,8 +77,17 @@ class ModelService:
         self.metrics.batch_requests.labels(model).observe(requests)
 
     def bi_encoder(self, name: str) -> Any:
+        """The bi-encoder `name`; after a failed load, BiEncoderUnavailable until BI_ENCODER_RETRY_S have passed."""
         from searchcore.models import load_bi_encoder
-        model = load_bi_encoder(name)
+        failed = self._bi_encoder_failures.get(name)
+        if failed is not None and time.monotonic() - failed[0] < BI_ENCODER_RETRY_S:
+            raise BiEncoderUnavailable(failed[1])
+        try:
+            model = load_bi_encoder(name)
+        except Exception as exc:
+            self._bi_encoder_failures[name] = (time.monotonic(), f"{type(exc).__name__}: {exc}")
+            raise
+        self._bi_encoder_failures.pop(name, None)
         self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
         return model
 
@@ -104,15 +123,21 @@ class ModelService:
         return result
 
     def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:
-        """Load (and run once) every model known at start; readiness waits for this."""
+        """Load (and run once) every model known at start, measure the cross-encoders' speed and say which
+        windows that gives; readiness waits for this."""
         for name in dict.fromkeys(names):
             try:
-                scorer = _unobserved(self.scorer(name))  # warm-up calls are not traffic: no metrics
+                scorer = self.scorer(name)
+                model = _unobserved(scorer)  # warm-up calls are not traffic: no metrics
                 for count, words in ((1, 8), (16, 120)):  # a short and a typical batch shape
-                    scorer.score_pairs("warm up the model", ["the first request is not slow " * (words // 6)] * count)
+                    model.score_pairs("warm up the model", ["the first request is not slow " * (words // 6)] * count)
             except Exception as exc:
                 self.errors[f"reranker {name}"] = f"{type(exc).__name__}: {exc}"
+                self.sizing.skip(name, "it did not load")
                 log.error("cannot load reranker %s: %s", name, exc)
+                continue
+            self._measure(name, scorer, model)
+        self.sizing.announce(self.metrics)
         for name in dict.fromkeys(bi_encoders):
             try:
                 self.bi_encoder(name).encode("warm up", show_progress_bar=False)
@@ -120,6 +145,25 @@ class ModelService:
                 self.errors[f"bi-encoder {name}"] = f"{type(exc).__name__}: {exc}"
                 log.error("cannot load bi-encoder %s: %s", name, exc)
         self.ready.set()
+
+    def _measure(self, name: str, scorer: Any, model: Any) -> None:
+        """Pairs per second of `model` as this process runs it (all its model threads), for the window sizing."""
+        from sidecar.rerank import BatchingScorer
+        from sidecar.rerank.speed import measure_speed
+        if model.capabilities.remote:
+            self.sizing.skip(name, "a remote backend: its speed is another machine's")
+            return
+        threads = scorer.workers if isinstance(scorer, BatchingScorer) else 1
+        try:
+            speed = measure_speed(model, threads=threads)
+        except Exception as exc:  # the model ran for warm-up; a failure here only leaves the window unsized
+            self.sizing.skip(name, f"measuring failed: {type(exc).__name__}")
+            log.warning("cross-encoder %s: measuring its speed failed: %s", name, exc)
+            return
+        self.sizing.record(name, speed)
+        self.metrics.model_speed.labels(name).set(speed.pairs_per_s)
+        log.info("cross-encoder %s: %.1f pairs/s on this machine (%d-token pairs, %d model threads, %d pairs in "
+                 "%.2f s)", name, speed.pairs_per_s, speed.pair_tokens, speed.threads, speed.pairs, speed.seconds)
 
 
 def _unobserved(scorer: Any) -> Any:

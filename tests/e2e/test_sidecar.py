@@ -193,26 +193,6 @@ def test_broken_model_fails_open(localsearch_server, localsearch_corpus, nan_cro
     assert metric_value(server.url, "rerank_sidecar_fail_open_total", reason="nan") >= 1
 
 
-def test_missing_model_fails_open_and_is_not_ready(localsearch_server, localsearch_corpus, start_sidecar, tmp_path):
-    server = start_sidecar(localsearch_server.url, reranker=str(tmp_path / "no-such-model"), wait_ready=False)
-    deadline = __import__("time").monotonic() + 120
-    while __import__("time").monotonic() < deadline:
-        ready = requests.get(f"{server.url}/-/ready", timeout=5) if _up(server.url) else None
-        if ready is not None and "reranker" in " ".join(ready.json()["problems"]):
-            break
-    assert ready is not None and ready.status_code == 503
-    response = search(server.url, {"query": LEXICAL, "size": 3})
-    assert response.status_code == 200
-    assert response.headers["X-Rerank-Status"] == "skipped-model-unavailable"
-
-
-def _up(url: str) -> bool:
-    try:
-        return requests.get(f"{url}/-/healthy", timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def test_upstream_down_gives_502_and_ready_tells(start_localsearch, start_sidecar, corpus_file, tiny_cross_encoder,
                                                  tmp_path):
     from tests.e2e.conftest import ingest

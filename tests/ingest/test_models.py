@@ -115,3 +115,19 @@ def test_bi_encoder_is_loaded_once_per_process(monkeypatch):
     first = models.load_bi_encoder("all-MiniLM-L6-v2", device="cpu")
     assert models.load_bi_encoder("all-MiniLM-L6-v2", device="cpu") is first
     assert models.embedding_dimension(first) == 384
+
+
+def test_a_model_in_the_hub_cache_loads_with_downloads_off(monkeypatch, tmp_path):
+    """A hub name already cached on this machine is loaded from the cache (nothing downloaded), even offline."""
+    from huggingface_hub import constants
+    snapshot = tmp_path / "models--org--cached" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--org--cached" / "refs").mkdir()
+    (tmp_path / "models--org--cached" / "refs" / "main").write_text("abc123")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert models.in_hub_cache("org/cached")
+    assert models.model_candidates("org/cached") == ["org/cached"]
+    assert not models.in_hub_cache("org/uncached")
+    assert models.model_candidates("org/uncached") == []
