@@ -236,10 +236,15 @@ def test_upstream_down_gives_502_and_ready_tells(start_localsearch, start_sideca
     assert requests.get(f"{server.url}/_cat/indices", timeout=30).status_code == 200
 
 
-def test_bad_requests_get_opensearch_errors(sidecar):
-    bad = requests.post(f"{sidecar.url}/{INDEX}/_search", data=b'{"query": {', timeout=30,
-                        headers={"Content-Type": "application/json"})
-    assert bad.status_code == 400 and bad.json()["error"]["type"] == "parsing_exception"
+def test_bad_requests_get_opensearch_errors(sidecar, backend):
+    for data in (b'{"query": {', b'{"query": {"match": {"text": "x"}}} x', b'{"\\ud800": 1}'):
+        bad = requests.post(f"{sidecar.url}/{INDEX}/_search", data=data, timeout=30,
+                            headers={"Content-Type": "application/json"})
+        direct = requests.post(f"{backend.url}/{INDEX}/_search", data=data, timeout=30,
+                               headers={"Content-Type": "application/json"})
+        assert bad.status_code == direct.status_code == 400, (data, bad.text, direct.text)
+        assert bad.json()["error"]["type"] == direct.json()["error"]["type"], (data, bad.text, direct.text)
+        assert bad.json()["error"]["type"] in ("json_parse_exception", "json_e_o_f_exception")
     unknown = search(sidecar.url, {"query": LEXICAL, "ext": {"rerank": {"bogus": 1}}})
     assert unknown.status_code == 400 and "bogus" in unknown.json()["error"]["reason"]
     too_big = search(sidecar.url, {"query": LEXICAL, "ext": {"rerank": {"window": 100000}}})
