@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import json
@@ -87,7 +88,10 @@ def _fields(record: str) -> dict[str, str]:
 
 
 def main() -> int:
-    out = Path(sys.argv[1] if len(sys.argv) > 1 else REPO / "bench" / "out" / "data")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", nargs="?", type=Path, default=REPO / "bench" / "out" / "data",
+                        help="the folder the BEIR folders are written into (default bench/out/data)")
+    out = parser.parse_args().out
     root = data_root()
     if root is None:
         print("needs ../shared/data (or RERANK_DATA_ROOT)", file=sys.stderr)

@@ -56,12 +56,18 @@ def main() -> int:
     print(table(evaluation.results))
     print(f"eval took {time.monotonic() - started:.0f} s")
     given = evaluation.results["systems"]["given"]["ndcg@10"]
+    # the 0.506 is over all 43 judged queries: a sample is not held to it
+    given_ok = args.max_queries is not None or abs(given - 0.506) <= 0.002
     print(f"\nBM25 top-100 (given) nDCG@10 {given:.4f}   expected 0.506 ± 0.002: "
-          f"{'OK' if abs(given - 0.506) <= 0.002 else 'MISMATCH'}")
-    checks = {"given_ndcg@10": given}
+          f"{'OK' if given_ok else 'MISMATCH'}{' (not checked: a sample of queries)' if args.max_queries else ''}")
+    checks = {"given_ndcg@10": given, "given_ok": given_ok}
     for system in evaluation.runs[1:]:
         checks[system.spec.name] = check_against_predict(system, evaluation, folder)
     (out / "checks.json").write_text(json.dumps(checks, indent=2))
+    failed = [name for name, check in checks.items() if isinstance(check, dict) and not check["equal"]]
+    if not given_ok or failed:
+        print(f"MISMATCH: {', '.join((['given nDCG@10'] if not given_ok else []) + failed)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ the index is ingested once and reused while the corpus is unchanged. Extra argum
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -39,10 +40,11 @@ def run(command: list[str]) -> int:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("scifact", "cranfield"):
-        print(__doc__, file=sys.stderr)
-        return 2
-    return run(eval_command(sys.argv[1], sys.argv[2:]))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="Other arguments go to `rerank-sidecar eval` (see its --help).")
+    parser.add_argument("dataset", choices=("scifact", "cranfield"))
+    args, extra = parser.parse_known_args()
+    return run(eval_command(args.dataset, extra))
 
 
 if __name__ == "__main__":

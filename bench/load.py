@@ -180,16 +180,34 @@ def summarize(rows: list[tuple], elapsed: float) -> dict:
     for route, items in sorted(by_route.items()):
         seconds = np.array([r[3] for r in items]) * 1000
         ok = sum(1 for r in items if 200 <= r[2] < 300)
+        searches = rerank_statuses(items)
         routes[route] = {"requests": len(items), "per_s": round(len(items) / elapsed, 2),
                          "p50_ms": round(float(np.percentile(seconds, 50)), 1),
                          "p95_ms": round(float(np.percentile(seconds, 95)), 1),
                          "p99_ms": round(float(np.percentile(seconds, 99)), 1),
                          "errors": len(items) - ok, "statuses": dict(Counter(str(r[2]) for r in items)),
-                         "rerank_status": dict(Counter(r[4] for r in items).most_common(6))}
+                         "reranked": searches["reranked"], "partial": searches["partial"],
+                         "fail_open": sum(n for status, n in searches.items() if status.startswith("skipped")),
+                         "rerank_status": dict(searches.most_common())}
     total = len(rows)
     errors = sum(1 for r in rows if not 200 <= r[2] < 300)
     return {"seconds": round(elapsed, 1), "requests": total, "per_s": round(total / elapsed, 2),
             "error_rate": round(errors / total, 5) if total else None, "routes": routes}
+
+
+def rerank_statuses(items: list[tuple]) -> Counter:
+    """Each search's X-Rerank-Status (an `_msearch` answer lists one per search, comma-separated): reranked,
+    partial (the budget ran out part-way), skipped-<reason> (fail-open: first-stage order), passthrough, error."""
+    return Counter(status for r in items if r[4] != "-" for status in r[4].split(","))
+
+
+def print_table(load: dict) -> None:
+    """The figures a benchmark table needs, fail-open and partial searches next to the HTTP errors."""
+    print(f"\n{'route':<12} {'requests':>8} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'errors':>6} "
+          f"{'reranked':>8} {'partial':>7} {'fail-open':>9}  X-Rerank-Status")
+    for route, r in load["routes"].items():
+        print(f"{route:<12} {r['requests']:>8} {r['p50_ms']:>9.1f} {r['p95_ms']:>9.1f} {r['p99_ms']:>9.1f} "
+              f"{r['errors']:>6} {r['reranked']:>8} {r['partial']:>7} {r['fail_open']:>9}  {r['rerank_status']}")
 
 
 def memory_summary(samples: list[dict], warmup_s: float) -> dict:
@@ -331,6 +349,7 @@ def main() -> int:
         report["cache_entry_bytes"] = cache_entry_bytes(args.window)
     printable = {k: v for k, v in report.items() if k != "samples"}
     print(json.dumps(printable, indent=2))
+    print_table(report["load"])
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))

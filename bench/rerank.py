@@ -231,7 +231,19 @@ def main() -> int:
     (out / "rerank.json").write_text(json.dumps(result, indent=1))
     chart(result, sidecar_rows, out / "rerank.png")
     print(f"\nwrote {out / 'rerank.json'} and {out / 'rerank.png'}")
-    return 0
+    mismatches = agreement_mismatches(result["rows"])
+    for line in mismatches:
+        print(f"MISMATCH: {line}", file=sys.stderr)
+    return 1 if mismatches else 0
+
+
+def agreement_mismatches(rows: dict) -> list[str]:
+    """Systems whose rankings leave the baseline's: per-query Spearman below 0.99 on average, or nDCG@10 more
+    than 0.005 away (the agreement tests/sidecar/test_rerank_backends.py holds onnx-int8 to)."""
+    base = rows[BASELINE]["ndcg@10"]
+    return [f"{name}: Spearman mean {r['spearman_mean']:.4f} (>= 0.99), nDCG@10 {r['ndcg@10']:.4f} against "
+            f"{base:.4f} (within 0.005)" for name, r in rows.items()
+            if name != BASELINE and (r["spearman_mean"] < 0.99 or abs(r["ndcg@10"] - base) > 0.005)]
 
 
 if __name__ == "__main__":

@@ -48,3 +48,9 @@ def measured_sgemm_gflops(threads: int) -> float:
         a @ a
         best = min(best, time.perf_counter() - started)
     return 2 * 2048 ** 3 / best / 1e9
+
+
+if __name__ == "__main__":
+    import argparse
+    argparse.ArgumentParser(description=__doc__, epilog="A part of bench/rerank.py: run that script.").parse_args()
+    raise SystemExit("bench/rerank_flops.py is a module of bench/rerank.py: run that script")

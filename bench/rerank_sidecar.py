@@ -2,7 +2,9 @@
 
 localsearch holds the DL19 candidate passages (ingested with their vectors); each request asks for
 one DL19 query's given BM25 top-100 (an `ids` filter), so the sidecar reranks exactly those 100
-documents. Score and window caches are off: every request costs its full inference.
+documents. Score and window caches are off: every request costs its full inference. Each answer is checked:
+all 100 hits come back (`size` 100), each with a cross-encoder logit (`explain`); a request that reranked fewer
+stops the run, so docs/s counts documents actually reranked.
 """
 
 from __future__ import annotations
@@ -79,8 +81,11 @@ def sidecar(upstream: str, workdir: Path, model: str, backend: str, batch_wait_m
         yield url
 
 
+CANDIDATES = 100
+
+
 def search_body(query: str, hits: list[dict]) -> dict:
-    return {"size": 10, "_source": False, "ext": {"rerank": {"window": 100}},
+    return {"size": CANDIDATES, "_source": False, "ext": {"rerank": {"window": CANDIDATES, "explain": True}},
             "query": {"bool": {"must": [{"match": {"text": query}}],
                                "filter": [{"ids": {"values": [h["docid"] for h in hits]}}]}}}
 
@@ -90,6 +95,7 @@ def load_test(url: str, queries: list[tuple[str, str, list[dict]]], clients: int
     """`clients` threads, each sending `requests_per_client` searches back to back (closed loop)."""
     latencies: list[float] = []
     statuses: list[str] = []
+    problems: list[str] = []
     lock = threading.Lock()
 
     def client(offset: int) -> None:
@@ -99,9 +105,13 @@ def load_test(url: str, queries: list[tuple[str, str, list[dict]]], clients: int
                 started = time.perf_counter()
                 response = session.post(f"{url}/dl19/_search", json=search_body(query, hits), timeout=900)
                 elapsed = time.perf_counter() - started
+                status = response.headers.get("X-Rerank-Status", str(response.status_code))
+                scored = reranked_hits(response)
                 with lock:
                     latencies.append(elapsed)
-                    statuses.append(response.headers.get("X-Rerank-Status", str(response.status_code)))
+                    statuses.append(status)
+                    if status == "reranked" and scored != CANDIDATES:
+                        problems.append(f"query {_qid}: {scored} of {CANDIDATES} documents reranked")
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
@@ -110,8 +120,23 @@ def load_test(url: str, queries: list[tuple[str, str, list[dict]]], clients: int
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - started
+    if problems:
+        raise SystemExit("MISMATCH: a reranked answer did not rerank the whole window:\n" + "\n".join(problems[:10]))
     reranked = sum(1 for s in statuses if s == "reranked")
     p50, p99 = (float(np.percentile(latencies, q)) for q in (50, 99))
     return {"clients": clients, "requests": len(latencies), "reranked": reranked,
-            "docs_per_s": reranked * 100 / wall, "requests_per_s": len(latencies) / wall,
+            "docs_per_s": reranked * CANDIDATES / wall, "requests_per_s": len(latencies) / wall,
             "p50_ms": p50 * 1000, "p99_ms": p99 * 1000, "p99_over_p50": p99 / p50}
+
+
+def reranked_hits(response: requests.Response) -> int:
+    """How many hits of the answer carry a cross-encoder logit (0 for an error answer)."""
+    if response.status_code != 200:
+        return 0
+    return sum(1 for hit in response.json()["hits"]["hits"] if hit.get("_rerank", {}).get("logit") is not None)
+
+
+if __name__ == "__main__":
+    import argparse
+    argparse.ArgumentParser(description=__doc__, epilog="A part of bench/rerank.py: run that script.").parse_args()
+    raise SystemExit("bench/rerank_sidecar.py is a module of bench/rerank.py: run that script")

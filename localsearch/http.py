@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -14,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 from localsearch.engine import Engine, InvalidIndexName
 from localsearch.handlers import cluster, documents, indices, search
 from localsearch.handlers.api import Api
+from searchcore.bodies import json_bytes
 from searchcore.errors import IllegalArgument, SearchError
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,7 @@ class LocalsearchApp:
             return Response(status=status, content_type=JSON_TYPE)
         if isinstance(body, str):
             return Response(body, status=status, content_type="text/plain; charset=UTF-8")
-        return Response(json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_TYPE)
+        return Response(json_bytes(body), status=status, content_type=JSON_TYPE)
 
     def _no_index_route(self, adapter: Any, request: Request, endpoint: Handler) -> None:
         """A path like `/_bulk` with a method it does not take answers 405, as OpenSearch does, instead of

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 from localsearch.aggregations.parse import parse_aggs
@@ -22,6 +23,7 @@ from localsearch.hits import raise_if_all_failed as raise_if_all_failed
 from localsearch.index import IndexState, View
 from localsearch.mappings import Mapping
 from localsearch.sorting import parse_sort
+from searchcore.bodies import replace_lone_surrogates
 from searchcore.errors import IllegalArgument, ParsingError, SearchError
 from searchcore.source_filter import parse_source_spec
 
@@ -45,13 +47,13 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
             raise unsupported(f"[{key}]")
         if key not in SUPPORTED_KEYS:
             raise ParsingError(f"Unknown key for a START_OBJECT in [{key}].", extra={"line": 1, "col": 1})
-    query = body.get("query", {"match_all": {}})
+    query = replace_lone_surrogates(body.get("query", {"match_all": {}}))   # terms as Lucene makes them
     if "q" in params and "query" not in body:
         query = {"query_string": {"query": params["q"], "default_operator": params.get("default_operator", "or")}}
     single_key(query)
-    req = SearchRequest(query=query, post_filter=_post_filter(body))
-    req.from_ = _int(params.get("from", body.get("from", 0)))
-    req.size = _int(params.get("size", body.get("size", 10)))
+    req = SearchRequest(query=query, post_filter=replace_lone_surrogates(_post_filter(body)))
+    req.from_ = _param_int("from", params["from"]) if "from" in params else _int(body.get("from", 0))
+    req.size = _param_int("size", params["size"]) if "size" in params else _int(body.get("size", 10))
     if req.from_ < 0:
         raise IllegalArgument(f"[from] parameter cannot be negative but was [{req.from_}]")
     if req.size < 0:
@@ -78,7 +80,8 @@ def parse_request(body: Any, params: dict[str, str]) -> SearchRequest:
     req.aggs = body.get("aggs", body.get("aggregations"))
     req.highlight = body.get("highlight")
     req.pipeline = params.get("search_pipeline")
-    terminate_after = params.get("terminate_after", body.get("terminate_after"))
+    terminate_after = (_param_int("terminate_after", params["terminate_after"]) if "terminate_after" in params
+                       else body.get("terminate_after"))
     if terminate_after is not None and _int(terminate_after) > 0:
         req.terminate_after = _int(terminate_after)
     req.ignore_unavailable = params.get("ignore_unavailable") == "true"
@@ -119,6 +122,8 @@ def _empty_view() -> View:
 def _parse_totals(req: SearchRequest, body: dict[str, Any], params: dict[str, str]) -> None:
     """track_total_hits and rest_total_hits_as_int, and the ways OpenSearch refuses them."""
     given = params.get("track_total_hits", body.get("track_total_hits"))
+    if "track_total_hits" in params and given.lower() not in ("true", "false"):
+        given = _param_int("track_total_hits", given)
     req.track_total_hits = _track_total(given)
     req.total_as_int = params.get("rest_total_hits_as_int") in ("true", "")
     if req.total_as_int:
@@ -137,6 +142,17 @@ def _int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError) as exc:
         raise SearchError(f'For input string: "{value}"', status=400, error_type="number_format_exception") from exc
+
+
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def _param_int(name: str, value: str) -> int:
+    """A URL parameter read as a Java int, refused in the node's words (Integer.parseInt: no exponent, 32 bits)."""
+    number = int(value) if _JAVA_INT.fullmatch(value) else None
+    if number is None or not -(2**31) <= number < 2**31:
+        raise IllegalArgument(f"Failed to parse int parameter [{name}] with value [{value}]")
+    return number
 
 
 def _flag(value: Any) -> bool:

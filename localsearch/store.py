@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from searchcore.bodies import json_text
 from searchcore.errors import SearchError
 
 SCHEMA = """
@@ -136,7 +137,7 @@ class Store:
             else:
                 statements.append((
                     "INSERT OR REPLACE INTO docs (index_name, id, seq_no, version, source) VALUES (?, ?, ?, ?, ?)",
-                    (w.index, w.id, w.seq_no, w.version, json.dumps(w.source, ensure_ascii=False))))
+                    (w.index, w.id, w.seq_no, w.version, json_text(w.source))))
         self._transaction(statements)
 
     def set_aliases(self, removals: list[tuple[str, str]], additions: list[tuple[str, str, dict[str, Any]]]

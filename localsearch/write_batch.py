@@ -15,6 +15,7 @@ from localsearch.bulk import (
 from localsearch.index import IndexState, derived_source
 from localsearch.mappings import Mapping
 from localsearch.store import DocWrite
+from searchcore.bodies import replace_lone_surrogates
 from searchcore.errors import (
     IndexNotFound,
     SearchError,
@@ -67,6 +68,9 @@ class WriteBatch:
             return self.engine.indices[name]
 
     def _apply(self, state: IndexState, op: WriteOp) -> dict[str, Any]:
+        # a lone surrogate (a valid JSON escape) in an id or a document: U+FFFD, as the node's UTF-8 encoding of
+        # the Java string gives (the term dictionary, the store and tantivy all need UTF-8)
+        op.id, op.body = replace_lone_surrogates(op.id), replace_lone_surrogates(op.body)
         if op.action in ("index", "create") and op.id is None:
             op.id = new_doc_id()
         if op.id is None:

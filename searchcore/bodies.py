@@ -1,4 +1,4 @@
-"""Request bodies as the OpenSearch protocol sends them: one JSON document, or NDJSON header/body pairs.
+"""Bodies as the OpenSearch protocol sends them: one JSON document, or NDJSON header/body pairs; JSON answers.
 
 Parsing is shared; how a failure is worded is the caller's (localsearch words it as the node's Jackson
 parser does, the sidecar as a proxy does), so failures carry where and why, not a rendered message.
@@ -7,6 +7,7 @@ parser does, the sidecar as a proxy does), so failures carry where and why, not 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,9 @@ def parse_json_body(raw: bytes) -> Any:
         return None
     not_json = raw.lstrip()[:1] not in (b"{", b"[")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return _loads(raw.decode("utf-8"))
+    except _SurrogateName as exc:
+        raise BodyNotJson(f"Failed to parse request body: {exc}", BodyFault(str(exc), not_json=not_json)) from None
     except UnicodeDecodeError as exc:
         raise BodyNotJson(f"request body is not valid UTF-8 (byte {exc.start})",
                           BodyFault(f"Invalid UTF-8 start byte at byte {exc.start}", not_json=not_json,
@@ -53,6 +56,33 @@ def parse_json_body(raw: bytes) -> Any:
     except RecursionError as exc:
         raise BodyNotJson("request body is nested too deeply",
                           BodyFault("request body is nested too deeply", too_deep=True)) from exc
+
+
+# a \u escape of a UTF-16 surrogate: only then can a lone one (valid JSON, not a character) be in the result
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _SurrogateName(ValueError):
+    """A lone surrogate in an object key: Jackson, which the cluster parses with, refuses it (in values it is a
+    Java string like any other)."""
+
+
+def _loads(text: str) -> Any:
+    if not _SURROGATE_ESCAPE.search(text):
+        return json.loads(text)
+    return json.loads(text, object_pairs_hook=_checked_names)
+
+
+def _checked_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    for name, _ in pairs:
+        if not name.isascii():
+            for position, char in enumerate(name):
+                if "\ud800" <= char <= "\udbff" and not (position + 1 < len(name) and "\udc00" <= name[position + 1]
+                                                          <= "\udfff"):
+                    raise _SurrogateName("Broken surrogate pair in field name: expected '\\' to start low surrogate")
+                if "\udc00" <= char <= "\udfff" and not (position and "\ud800" <= name[position - 1] <= "\udbff"):
+                    raise _SurrogateName(f"Unexpected low surrogate in field name: 0x{ord(char):x}")
+    return dict(pairs)
 
 
 def parse_ndjson_pairs(payload: bytes) -> list[tuple[dict[str, Any], Any]]:
@@ -70,13 +100,51 @@ def parse_ndjson_pairs(payload: bytes) -> list[tuple[dict[str, Any], Any]]:
     pairs = []
     for i in range(0, len(lines), 2):
         try:
-            header = json.loads(lines[i])
-            body = json.loads(lines[i + 1])
+            header = _loads(lines[i])
+            body = _loads(lines[i + 1])
         except json.JSONDecodeError as exc:
             raise ParsingError(f"Failed to parse msearch line {i + 1}: {exc.msg}") from exc
+        except _SurrogateName as exc:
+            raise ParsingError(f"Failed to parse msearch line {i + 1}: {exc}") from None
         except RecursionError as exc:
             raise ParsingError(f"msearch line {i + 1} is nested too deeply") from exc
         if not isinstance(header, dict):
             raise ParsingError(f"msearch header on line {i + 1} must be an object")
         pairs.append((header, body))
     return pairs
+
+
+def json_text(value: Any) -> str:
+    """`value` as JSON text that UTF-8 can encode: non-ASCII characters as they are, and, when a string holds a
+    lone surrogate (`"\\ud800"` in a client's JSON is valid and parses to one), everything escaped instead, so
+    the answer is the client's own escape back, never an encoding error."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
+
+
+def json_bytes(value: Any) -> bytes:
+    """`json_text(value)` as UTF-8: what an HTTP answer carries."""
+    try:
+        return json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value).encode("utf-8")
+
+
+def replace_lone_surrogates(value: Any) -> Any:
+    """`value` with every lone surrogate in its strings replaced by U+FFFD, as Lucene does when it turns a Java
+    string into a term's UTF-8 bytes; the value itself when it holds none (the common case costs one walk)."""
+    if isinstance(value, str):
+        if value.isascii() or not any("\ud800" <= char <= "\udfff" for char in value):
+            return value
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if isinstance(value, dict):
+        items = {k: replace_lone_surrogates(v) for k, v in value.items()}
+        return value if all(items[k] is value[k] for k in value) else items
+    if isinstance(value, list):
+        items = [replace_lone_surrogates(v) for v in value]
+        return value if all(a is b for a, b in zip(items, value, strict=True)) else items
+    return value

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     count = write_corpus(corpus, args.max_docs)
     print(f"corpus: {count} docstrings of Python {sys.version.split()[0]}'s standard library -> {corpus}")
     children: list[subprocess.Popen[bytes]] = []
+    serving = False
+    previous = stop_on_signals()
     try:
         search_port = free_port(args.port + 1)
         engine_url = f"http://127.0.0.1:{search_port}"
@@ -89,19 +91,50 @@ def run(args: argparse.Namespace) -> int:
         print(f"         curl -s {sidecar_url}/metrics | grep rerank_sidecar_requests_total")
         if args.once:
             return 0
-        print("\nServing until Ctrl-C.")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
-        return 0
+        print("\nServing until Ctrl-C (or SIGTERM).", flush=True)
+        serving = True
+        while True:
+            signal.pause()
+    except Stopped as stop:
+        print(f"\n{signal.Signals(stop.signum).name}: stopping localsearch and the sidecar", file=sys.stderr)
+        return 0 if serving else 128 + stop.signum
     except ServerNotReady as exc:
         print(exc, file=sys.stderr)
         return 1
     finally:
-        for child in reversed(children):
+        for signum in previous:   # a second Ctrl-C must not cut the clean-up short
+            signal.signal(signum, signal.SIG_IGN)
+        stop_children(children)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwind to `run`'s clean-up, wherever the demo was (ingest, start-up, serving)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stop_on_signals() -> dict[int, Any]:
+    """SIGINT and SIGTERM raise `Stopped` in the main thread; the handlers they replace, to put back."""
+    def handler(signum: int, _frame: Any) -> None:
+        raise Stopped(signum)
+    return {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM)}
+
+
+def stop_children(children: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each (the sidecar, then localsearch), which stop gracefully; SIGKILL after 30 s."""
+    for child in reversed(children):
+        if child.poll() is None:
             child.terminate()
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+    for child in reversed(children):
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=10)
 
 
 def default_reranker() -> str:

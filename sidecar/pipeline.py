@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from searchcore.bodies import parse_json_body, parse_ndjson_pairs
+from searchcore.bodies import BodyNotJson, parse_json_body, parse_ndjson_pairs
 from searchcore.errors import IllegalArgument, SearchError
 from sidecar.hit_text import candidate_text
 from sidecar.metrics import DEGRADED_SEPARATOR, Metrics, count_search_outcome
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
 from sidecar.profile_resolver import ProfileResolver, Resolved
 from sidecar.query_text import mapped_field_check
+from sidecar.request_form import all_finite
 from sidecar.respond import Ranked, ScoreMode, extend, first_stage_source, rank, render
 from sidecar.retrieve import (
     FORWARDED_PARAMS,
@@ -60,6 +61,7 @@ class MsearchAnswer:
     body: dict[str, Any]            # {"took", "responses"}: one answer per search, in order
     statuses: list[str]             # each search's rerank status, for the X-Rerank-Status header
     stages: dict[str, float]        # seconds per stage, summed over the searches
+    forward: bool = False           # NDJSON the sidecar cannot read: the request goes to the cluster as sent
 
 
 @dataclass
@@ -88,7 +90,13 @@ class RerankPipeline:
     # ---- entry point -------------------------------------------------------------------------
     def search(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str]) -> Outcome:
         started = time.monotonic()
-        body = parse_json_body(raw_body)
+        try:
+            body = parse_json_body(raw_body)
+        except BodyNotJson as exc:
+            if exc.fault.too_deep:   # the sidecar's own limit (limits.max_nesting_depth), for any index
+                raise
+            # not JSON: the cluster refuses it in its own words (Jackson's error types), as it would without us
+            return Outcome(forward=True)
         resolved = self.profiles.resolve(index, headers)
         if resolved.profile is None:
             status = f"skipped-{resolved.skipped}" if resolved.skipped else "passthrough"
@@ -154,16 +162,22 @@ class RerankPipeline:
         """`_msearch`: each search through `answer` on a few threads; those not reranked (no index, pass-through
         profiles) go to the cluster together in one `_msearch` of their own, in their places in the answer."""
         started = time.monotonic()
-        items = parse_msearch(raw_body, self.settings.limits.max_msearch_items)
+        try:
+            items = parse_ndjson_pairs(raw_body)
+        except SearchError:   # the cluster refuses it in its own words (Jackson's error types), or reads it
+            return MsearchAnswer({}, ["passthrough"], {}, forward=True)
+        if not all_finite(items):   # `1e400`: no JSON the sidecar writes can carry it on; the cluster reads it
+            return MsearchAnswer({}, ["passthrough"], {}, forward=True)
+        check_msearch_items(items, self.settings.limits.max_msearch_items)
         shared = dict(params)
 
         def run(i: int) -> Outcome:
             header, body = items[i]
             target = header.get("index", index)
-            if isinstance(target, list):
+            if isinstance(target, list) and all(isinstance(name, str) for name in target):
                 target = ",".join(target)
-            if not target:
-                return Outcome(forward=True)
+            if not target or not isinstance(target, str) or has_lone_surrogate(header):
+                return Outcome(forward=True)   # no index, or one only the cluster can name: its own answer
             item_params = {**shared, **{k: str(v).lower() if isinstance(v, bool) else str(v)
                                         for k, v in header.items() if k != "index"}}
             return self.answer(target, json.dumps(body).encode(), item_params, headers, request_id)
@@ -197,6 +211,10 @@ class RerankPipeline:
             path += "?" + urlencode(dict(params))
         upstream_headers = {**headers, "Content-Type": "application/x-ndjson"}
         status, answer = self.retriever.upstream.json("POST", path, payload, upstream_headers)
+        if status == 400 and isinstance(answer, dict) and "error" in answer:
+            # a search the cluster refuses to parse fails the whole _msearch there: so it does here (a 401 or 403
+            # is the caller's, answered per search as for the reranked ones)
+            raise UpstreamRefused(status, answer)
         if status >= 300 or not isinstance(answer, dict) or len(answer.get("responses", [])) != len(items):
             error = answer if isinstance(answer, dict) and "error" in answer else {
                 "error": {"root_cause": [], "type": "upstream_exception", "reason": "unexpected _msearch answer"},
@@ -325,9 +343,22 @@ def _score_mode(profile: Profile, plan: SearchPlan) -> ScoreMode:
 
 def parse_msearch(raw: bytes, max_items: int) -> list[tuple[dict[str, Any], Any]]:
     items = parse_ndjson_pairs(raw)
+    check_msearch_items(items, max_items)
+    return items
+
+
+def check_msearch_items(items: list[Any], max_items: int) -> None:
     if len(items) > max_items:
         raise IllegalArgument(f"msearch has {len(items)} searches, more than the sidecar's limit of [{max_items}]")
-    return items
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a lone surrogate (a valid `\\ud800` escape that no UTF-8 holds)."""
+    if isinstance(value, str):
+        return not value.isascii() and any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(has_lone_surrogate(k) or has_lone_surrogate(v) for k, v in value.items())
+    return isinstance(value, list) and any(has_lone_surrogate(v) for v in value)
 
 
 def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: Metrics,

@@ -14,7 +14,9 @@ to the cluster as is, minus ``ext.rerank``). Choices where the design is silent:
   lexical leg (score-neutral), so both legs return only hits the client would see.
 - Not reranked: ``sort`` on anything but ``_score`` descending (body or ``?sort=``), ``scroll``,
   ``pit``, ``search_after``, ``rescore``, ``collapse``, ``min_score`` (a threshold in first-stage
-  score space), a ``knn``/``hybrid``/``neural`` query anywhere, ``size: 0``, no query text.
+  score space), a ``knn``/``hybrid``/``neural`` query anywhere, ``size: 0``, no query text, and a body
+  ``from``/``size`` that is not an integer a Java int holds (``"ten"``, ``1.5``, ``true``, ``1e400``, 100
+  digits): the cluster coerces it or refuses it with its own error type, as it would without the sidecar.
 - ``X-Rerank`` header values ``off``, ``false``, ``0`` and ``no`` opt out (any case).
 - Only what the sidecar itself interprets is validated; a pass-through body is the cluster's to judge.
 """
@@ -31,15 +33,17 @@ from searchcore.errors import IllegalArgument, ParsingError
 from searchcore.fusion import check_rank_constant, check_weights
 from searchcore.source_filter import parse_source_spec
 from sidecar.query_text import FieldCheck, has_vector_query, knn_filters, query_texts
+from sidecar.request_form import read_as_the_cluster_reads
 from sidecar.settings import FUSION_COMBINATIONS, FUSIONS, RETRIEVAL_MODES, SCORE_MODES, Limits
 
 # Pass-through reasons: a bounded set, used as a metrics label. NO_PROFILE is the caller's to give.
 OPT_OUT, NO_PROFILE, NO_QUERY_TEXT, SORTED = "opt-out", "no-profile", "no-query-text", "sorted"
 SCROLL, PIT, SEARCH_AFTER, SIZE_ZERO = "scroll", "pit", "search_after", "size-zero"
 RESCORE, COLLAPSE, MIN_SCORE, VECTOR_QUERY = "rescore", "collapse", "min-score", "vector-query"
-RESULT_WINDOW = "result-window"
+RESULT_WINDOW, CLUSTER_JUDGES = "result-window", "cluster-judges"
 REASONS = (OPT_OUT, NO_PROFILE, NO_QUERY_TEXT, SORTED, SCROLL, PIT, SEARCH_AFTER, SIZE_ZERO,
-           RESCORE, COLLAPSE, MIN_SCORE, VECTOR_QUERY, RESULT_WINDOW)
+           RESCORE, COLLAPSE, MIN_SCORE, VECTOR_QUERY, RESULT_WINDOW, CLUSTER_JUDGES)
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1   # a Java int: what the cluster reads `from` and `size` into
 # OpenSearch's default index.max_result_window: a deeper page is the cluster's to answer (a 400, or the page
 # itself where an index allows more), as it would be without the sidecar
 MAX_RESULT_WINDOW = 10_000
@@ -52,6 +56,9 @@ PASSTHROUGH_KEYS = ("aggs", "aggregations", "highlight", "fields", "docvalue_fie
                     "suggest", "profile", "timeout", "terminate_after", "track_scores")
 _OPT_OUT_VALUES = ("off", "false", "0", "no")
 _SOURCE_PARAMS = ("_source", "_source_includes", "_source_excludes")
+# the body keys the sidecar reads, serves or hands to stage 1 (any other is the cluster's to answer)
+_KNOWN_KEYS = frozenset({"query", "from", "size", "sort", "_source", "post_filter", "ext", "stats",
+                         *PASSTHROUGH_KEYS, *(key for key, _ in _BODY_REASONS)})
 _Q_OPTIONS = (("df", "default_field"), ("analyzer", "analyzer"), ("default_operator", "default_operator"),
               ("analyze_wildcard", "analyze_wildcard"), ("lenient", "lenient"))
 
@@ -123,7 +130,8 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
     """Plan one search of an index that matches a profile (the caller answers NO_PROFILE itself).
 
     Raises ``ParsingError``/``IllegalArgument`` for what the sidecar interprets and finds wrong:
-    bodies nested deeper than ``limits.max_nesting_depth``, bad ``ext.rerank``, bad ``from``/``size``,
+    bodies nested deeper than ``limits.max_nesting_depth``, bad ``ext.rerank``, negative ``from``/``size`` (and
+    URL parameters that are no integer),
     query text that is blank (``ext.rerank.query_text``) or longer than ``limits.max_query_chars``.
     ``field_is_mapped`` (from the index's mapping) leaves out the text of clauses on fields the index lacks.
     """
@@ -137,7 +145,12 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
     reason = _early_reason(content, params, headers, overrides)
     if reason is not None:
         return PassThrough.of(reason, body)
-    from_, size = _int_setting("from", content, params, 0), _int_setting("size", content, params, 10)
+    if not read_as_the_cluster_reads(content, params, _KNOWN_KEYS):
+        return PassThrough.of(CLUSTER_JUDGES, body)
+    try:
+        from_, size = _int_setting("from", content, params, 0), _int_setting("size", content, params, 10)
+    except _ClusterJudges:
+        return PassThrough.of(CLUSTER_JUDGES, body)
     query = _lexical_query(content, params)
     if has_vector_query(query):
         return PassThrough.of(VECTOR_QUERY, body)
@@ -301,17 +314,21 @@ def _int_setting(name: str, body: dict[str, Any], params: Mapping[str, str], def
                                   f"[{params[name]}]") from None
     elif body.get(name) is not None:
         raw = body[name]
-        if _is_int(raw):
-            value = raw
-        elif isinstance(raw, float) and raw.is_integer() or _is_int_string(raw):
+        if _is_int(raw) or isinstance(raw, float) and raw.is_integer() or _is_int_string(raw):
             value = int(raw)  # OpenSearch coerces "10" and 10.0
-        else:
-            raise ParsingError(f"[{name}] must be an integer, got [{_shown(raw)}]")
+        else:   # "ten", 1.5, true, 1e400: the cluster coerces or refuses it (Jackson's and Java's error types)
+            raise _ClusterJudges
+        if not INT_MIN <= value <= INT_MAX:   # the cluster's input_coercion_exception, with the client's digits
+            raise _ClusterJudges
     else:
         return default
     if value < 0:
         raise IllegalArgument(f"[{name}] parameter cannot be negative, found [{value}]")
     return value
+
+
+class _ClusterJudges(Exception):
+    """A body value the sidecar needs but the cluster reads its own way: the request passes through."""
 
 
 def _lexical_query(body: dict[str, Any], params: Mapping[str, str]) -> dict[str, Any]:

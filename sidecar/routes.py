@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -11,6 +10,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from searchcore.bodies import json_bytes
 from searchcore.errors import IllegalArgument, SearchError
 from sidecar.logs import log_request, request_id
 from sidecar.metrics import render_metrics
@@ -179,9 +179,11 @@ def _msearch(services: SidecarServices, index: str | None) -> Response:
     answer = services.pipeline.msearch(index, _search_body(services), request.args, _upstream_headers(request.headers),
                                        g.request_id)
     g.rerank_status = ",".join(answer.statuses)
+    if answer.forward:
+        return _forward_request(None)
     g.stages.update(answer.stages)
     return _json(answer.body)
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, ensure_ascii=False), status=status, content_type=JSON_TYPE)
+    return Response(json_bytes(body), status=status, content_type=JSON_TYPE)

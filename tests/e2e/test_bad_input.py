@@ -52,7 +52,11 @@ raw_bodies = st.one_of(
     st.binary(max_size=200),
     st.sampled_from([b"{", b'{"size": 1e400}', b'{"size": -1e400}', b'{"from": 99999999999999999999999}',
                      b'{"query": ' + b"[" * 3000, b'{"query": {"match": {"text": "\\ud800"}}}', b"\xff\xfe{}",
-                     b'{"size": NaN}', b'{"a": 1, "a": 2}', b"null", b"[]", b'"text"', b"\x00" * 10]))
+                     b'{"size": NaN}', b'{"a": 1, "a": 2}', b"null", b"[]", b'"text"', b"\x00" * 10,
+                     # JSON escapes in fields that are not the query text (tests/e2e/test_json_escapes.py: all)
+                     b'{"query": {"match": {"\\ud800": "x"}}}', b'{"sort": ["\\ud800"]}', b'{"_source": "\\udfff"}',
+                     b'{"ext": {"rerank": {"fusion": "\\ud800"}}}', b'{"query": {"term": {"category": "a\\u0000"}}}',
+                     b'{"from": 1' + b"0" * 100 + b"}", b'{"\\ud800": 1}', b'{"aggs": {"\\ud800": {}}}']))
 
 
 @pytest.fixture(scope="module")
@@ -146,8 +150,17 @@ params = st.dictionaries(st.sampled_from(["q", "size", "from", "sort", "_source"
                          st.one_of(words, st.integers(min_value=-(10**25), max_value=10**25).map(str)), max_size=4)
 
 
+# what a query string can carry of a JSON escape: a surrogate's (invalid) UTF-8 bytes, NUL, an overlong number
+raw_escapes = st.sampled_from(["%ED%A0%80", "%ED%B3%BF", "a%00b", "1e400", "-1e400", "9" * 100])
+raw_queries = st.one_of(
+    st.text(alphabet=string.printable + "%é", max_size=40),
+    st.lists(st.builds(lambda k, v: f"{k}={v}", st.sampled_from(["q", "size", "from", "sort", "_source", "df",
+                                                                 "timeout", "preference", "track_total_hits"]),
+                       raw_escapes), min_size=1, max_size=3).map("&".join))
+
+
 @SETTINGS
-@given(query=params, raw=st.text(alphabet=string.printable + "%é", max_size=40))
+@given(query=params, raw=raw_queries)
 def test_query_strings(client, query, raw):
     from urllib.parse import urlencode
     for target in (f"/{INDEX}/_search?{urlencode(query)}", f"/{INDEX}/_search?{raw}", f"/_cat/indices?{raw}"):
@@ -167,7 +180,8 @@ def test_headers(client, headers):
 
 
 segments = st.one_of(st.sampled_from(["..", ".", "%2e%2e", "%2E%2E%2F", "_search", "_msearch", "_bulk", "*", "_all",
-                                      "e2e-docs", "-", "..%2f..", "%00", "%ff", "é", "中文", "%"]),
+                                      "e2e-docs", "-", "..%2f..", "%00", "%ff", "é", "中文", "%", "%ED%A0%80",
+                                      "e2e-docs%00"]),
                      st.text(max_size=12).map(lambda t: quote(t, safe="")))
 
 

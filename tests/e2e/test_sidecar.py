@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import uuid
 
 import pytest
 import requests
@@ -169,17 +170,37 @@ def test_first_stage_fusion_matches_hand_computation(sidecar, backend, retrieval
     assert all(expected[h["_id"]] >= boundary * (1 - 1e-6) for h in hits)
     for hit in hits:
         assert hit["_rerank"]["first_stage_score"] == pytest.approx(expected[hit["_id"]], rel=1e-4)
+    # the window is the fused top `window`, score for score (a tie at the edge may pick either document)
+    assert sorted((h["_rerank"]["first_stage_score"] for h in hits), reverse=True) == pytest.approx(
+        sorted(expected.values(), reverse=True)[:window], rel=1e-4)
 
 
 def test_budget_of_one_millisecond_fails_open(sidecar, backend):
-    response = search(sidecar.url, {"query": {"match": {"text": "numbers list"}}, "size": 5,
+    """The whole window (10) on one page: what was scored in the budget comes first, by score, and the rest
+    follows in first-stage order below it; with nothing scored, the first stage's order and scores stand."""
+    query = f"numbers list {uuid.uuid4().hex[:8]}"   # never scored before: no score cache to answer from
+    response = search(sidecar.url, {"query": {"match": {"text": query}}, "size": 10,
                                     "ext": {"rerank": {"budget_ms": 1, "explain": True}}})
     assert response.status_code == 200
     status = response.headers["X-Rerank-Status"]
     assert status in ("partial", "skipped-timeout")
     hits = response.json()["hits"]["hits"]
-    if status == "skipped-timeout":  # nothing reranked: first-stage order, never presented as reranked
-        assert [h["_rerank"]["first_stage_rank"] for h in hits] == list(range(1, len(hits) + 1))
+    assert len(hits) == 10
+    scored = [h for h in hits if h["_rerank"]["logit"] is not None]
+    unscored = hits[len(scored):]
+    assert hits[:len(scored)] == scored, "a scored hit below an unscored one"
+    assert all(h["_rerank"]["logit"] is None for h in unscored)
+    assert [h["_rerank"]["first_stage_rank"] for h in unscored] == sorted(
+        h["_rerank"]["first_stage_rank"] for h in unscored)
+    scores = [h["_score"] for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    if status == "skipped-timeout":   # nothing reranked: first-stage order and scores, never shown as reranked
+        assert not scored
+        assert [h["_rerank"]["first_stage_rank"] for h in hits] == list(range(1, 11))
+        assert scores == [h["_rerank"]["first_stage_score"] for h in hits]
+    else:                             # partial: some of the window scored in time, not all of it
+        assert 0 < len(scored) < 10, [h["_rerank"] for h in hits]
+        assert scores[len(scored)] < scores[len(scored) - 1] and len(set(scores[len(scored):])) == len(unscored)
 
 
 def test_broken_model_fails_open(localsearch_server, localsearch_corpus, nan_cross_encoder, start_sidecar):
@@ -216,10 +237,15 @@ def test_upstream_down_gives_502_and_ready_tells(start_localsearch, start_sideca
     assert requests.get(f"{server.url}/_cat/indices", timeout=30).status_code == 200
 
 
-def test_bad_requests_get_opensearch_errors(sidecar):
-    bad = requests.post(f"{sidecar.url}/{INDEX}/_search", data=b'{"query": {', timeout=30,
-                        headers={"Content-Type": "application/json"})
-    assert bad.status_code == 400 and bad.json()["error"]["type"] == "parsing_exception"
+def test_bad_requests_get_opensearch_errors(sidecar, backend):
+    for data in (b'{"query": {', b'{"query": {"match": {"text": "x"}}} x', b'{"\\ud800": 1}'):
+        bad = requests.post(f"{sidecar.url}/{INDEX}/_search", data=data, timeout=30,
+                            headers={"Content-Type": "application/json"})
+        direct = requests.post(f"{backend.url}/{INDEX}/_search", data=data, timeout=30,
+                               headers={"Content-Type": "application/json"})
+        assert bad.status_code == direct.status_code == 400, (data, bad.text, direct.text)
+        assert bad.json()["error"]["type"] == direct.json()["error"]["type"], (data, bad.text, direct.text)
+        assert bad.json()["error"]["type"] in ("json_parse_exception", "json_e_o_f_exception")
     unknown = search(sidecar.url, {"query": LEXICAL, "ext": {"rerank": {"bogus": 1}}})
     assert unknown.status_code == 400 and "bogus" in unknown.json()["error"]["reason"]
     too_big = search(sidecar.url, {"query": LEXICAL, "ext": {"rerank": {"window": 100000}}})

@@ -3,8 +3,10 @@
 Each input is split into a raw body (parsed as a search body and as _msearch NDJSON), URL parameters and
 headers; what parses goes on through `plan_search`, the query-text and k-NN filter extraction, the `_source`
 spec, and the request-target and request-id helpers. The only exceptions allowed are the sidecar's
-OpenSearch-style errors (`SearchError`): anything else is a crash, which atheris reports with the input that
-caused it (turn it into a case in tests/fuzz/test_regressions.py).
+OpenSearch-style errors (`SearchError`), and their bodies must render as UTF-8 JSON, as must the query text a
+plan hands to the tokenizers (lone surrogates come from JSON escapes such as `"\\ud800"`, in bodies and in
+parameters): anything else is a crash, which atheris reports with the input that caused it (turn it into a
+case in tests/fuzz/test_regressions.py).
 
     .venv/bin/python tests/fuzz/fuzz_parsing.py -max_total_time=60 tests/fuzz/seeds     # or: make fuzz
 """
@@ -19,7 +21,7 @@ import atheris
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 with atheris.instrument_imports(include=["sidecar"]):
-    from searchcore.bodies import parse_json_body
+    from searchcore.bodies import json_bytes, parse_json_body
     from searchcore.errors import SearchError
     from sidecar.logs import request_id
     from sidecar.pipeline import parse_msearch
@@ -37,11 +39,14 @@ def one_search(body: object, params: dict[str, str], headers: dict[str, str]) ->
     try:
         plan = plan_search(body if isinstance(body, dict) or body is None else body, params, headers,
                            profile_window=50, max_window=500, limits=LIMITS)
-    except SearchError:
+    except SearchError as exc:
+        assert 400 <= exc.status < 500, exc.body()
+        json_bytes(exc.body())   # the route's rendering: never an encoding error
         return
     if isinstance(plan, PassThrough):
         return
     assert plan.query_text and len(plan.query_text) <= LIMITS.max_query_chars
+    plan.query_text.encode("utf-8")
     assert 1 <= plan.window <= 500 and plan.from_ >= 0 and plan.size >= 0
     query_texts(plan.lexical_query)
     knn_filters(plan.lexical_query)
@@ -50,7 +55,7 @@ def one_search(body: object, params: dict[str, str], headers: dict[str, str]) ->
 
 def test_one_input(data: bytes) -> None:
     fdp = atheris.FuzzedDataProvider(data)
-    params = {PARAM_NAMES[fdp.ConsumeIntInRange(0, len(PARAM_NAMES) - 1)]: fdp.ConsumeUnicodeNoSurrogates(16)
+    params = {PARAM_NAMES[fdp.ConsumeIntInRange(0, len(PARAM_NAMES) - 1)]: fdp.ConsumeUnicode(16)
               for _ in range(fdp.ConsumeIntInRange(0, 3))}
     headers = {"X-Rerank": fdp.ConsumeUnicodeNoSurrogates(6), "X-Opaque-Id": fdp.ConsumeUnicode(12)}
     request_id(headers)

@@ -73,3 +73,33 @@ def test_a_short_fuzzing_run_finds_no_crash(tmp_path):
                             cwd=REPO, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Done" in result.stderr and not list(tmp_path.glob("crash-*"))
+
+
+def test_localsearch_takes_lone_surrogates_in_documents_ids_and_terms_as_the_node_does(tmp_path):
+    """Valid JSON escapes no UTF-8 holds: the node writes and matches them (as U+FFFD, Lucene's UTF-8 of a lone
+    surrogate); localsearch answered 500 to the writes and 400 to an `ids` query, and refuses them only in field
+    names, as Jackson does."""
+    from werkzeug.test import Client
+
+    from localsearch.engine import Engine
+    from localsearch.http import LocalsearchApp
+    engine = Engine(tmp_path)
+    try:
+        client = Client(LocalsearchApp(engine))
+        client.put("/idx", json={"mappings": {"properties": {"text": {"type": "text"}, "k": {"type": "keyword"}}}})
+        written = client.put("/idx/_doc/1?refresh=true", data=b'{"text": "a\\ud800b", "k": "\\udc00"}',
+                             content_type="application/json")
+        assert written.status_code == 201, written.get_data(as_text=True)
+        bulk = client.post("/_bulk?refresh=true", data=b'{"index": {"_index": "idx", "_id": "\\ud800"}}\n{"k": "x"}\n',
+                           content_type="application/x-ndjson")
+        assert bulk.status_code == 200 and not bulk.get_json()["errors"], bulk.get_data(as_text=True)
+        for query, hits in ((b'{"ids": {"values": ["\\ud800"]}}', 1), (b'{"term": {"k": "\\udfff"}}', 1),
+                            (b'{"match": {"text": "\\ud800"}}', 0)):
+            found = client.post("/idx/_search", data=b'{"query": ' + query + b"}", content_type="application/json")
+            assert found.status_code == 200, found.get_data(as_text=True)
+            assert found.get_json()["hits"]["total"]["value"] == hits, (query, found.get_json())
+        refused = client.post("/idx/_search", data=b'{"query": {"term": {"\\ud800": "x"}}}',
+                              content_type="application/json")
+        assert refused.status_code == 400 and refused.get_json()["error"]["type"] == "json_parse_exception"
+    finally:
+        engine.close()

@@ -341,15 +341,25 @@ def test_pages_past_the_window_are_still_planned():
     ({"size": -1}, {}, IllegalArgument, "[size] parameter cannot be negative, found [-1]"),
     ({"from": -5}, {}, IllegalArgument, "[from] parameter cannot be negative, found [-5]"),
     ({}, {"size": "ten"}, IllegalArgument, "Failed to parse int parameter [size] with value [ten]"),
-    ({"size": "ten"}, {}, ParsingError, "[size] must be an integer, got [ten]"),
-    ({"from": 1.5}, {}, ParsingError, "[from] must be an integer, got [1.5]"),
-    ({"size": True}, {}, ParsingError, "[size] must be an integer, got [true]"),
+    ({}, {"size": "1e400"}, IllegalArgument, "Failed to parse int parameter [size] with value [1e400]"),
 ])
 def test_bad_from_and_size(body, params, error, reason):
     with pytest.raises(error) as caught:
         plan({"query": {"match": {"t": "x"}}, **body}, params)
     assert caught.value.reason == reason
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("value", ["ten", "\ud800", 1.5, True, [], float("inf"), float("-inf"), 2**31, -(2**31) - 1,
+                                   10**100, 1e300])
+@pytest.mark.parametrize("key", ["from", "size"])
+def test_from_or_size_the_cluster_reads_its_own_way_is_the_clusters_to_answer(key, value):
+    """The node coerces some (1.5, "10"), refuses others with Jackson's and Java's own error types
+    (number_format_exception, input_coercion_exception, json_parse_exception): it answers them itself."""
+    body = {"query": {"match": {"t": "x"}}, key: value, "ext": {"rerank": {"window": 5}}}
+    result = passed(body)
+    assert result.reason == "cluster-judges"
+    assert result.body == {"query": {"match": {"t": "x"}}, key: value}   # ext.rerank stays with the sidecar
 
 
 # ---- opt-out and ext.rerank ----
@@ -566,3 +576,24 @@ def test_any_json_body_gets_a_plan_or_an_opensearch_error(body):
         assert error.status == 400
         return
     assert isinstance(result, SearchPlan | PassThrough)
+
+
+@pytest.mark.parametrize("extra, params", [
+    ({"bogus": 1}, {}), ({"indices_boost": [{"a": 1.0}]}, {}), ({"_source": 1}, {}), ({"_source": {"includes": [1]}}, {}),
+    ({"timeout": float("inf")}, {}), ({"aggs": {"a": {"terms": {"field": "c", "size": float("-inf")}}}}, {}),
+    ({}, {"df": "title"}), ({}, {"bogus": "1"}), ({}, {"rest_total_hits_as_int": "yes"}),
+    ({}, {"track_total_hits": "1e400"}), ({}, {"terminate_after": "9" * 100}),
+])
+def test_what_the_sidecar_cannot_read_as_the_cluster_does_is_the_clusters_to_answer(extra, params):
+    """An unknown key or parameter (the cluster refuses some, reads others the sidecar would drop), a number no
+    double holds (it could not be sent on as written), a `_source` form the cluster refuses."""
+    assert passed({"query": {"match": {"t": "x"}}, **extra}, params).reason == "cluster-judges"
+
+
+@pytest.mark.parametrize("extra, params", [
+    ({"_source": {"excludes": []}, "stored_fields": ["*"], "script_fields": {}, "version": True}, {}),
+    ({"track_total_hits": 10}, {"track_total_hits": "true", "rest_total_hits_as_int": "true", "preference": "1"}),
+    ({}, {"q": "x", "df": "t", "terminate_after": "5"}),
+])
+def test_what_dashboards_sends_is_still_reranked(extra, params):
+    reranked({"query": {"match": {"t": "x"}}, **extra}, params)
