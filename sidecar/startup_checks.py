@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from searchcore.models import ALLOW_DOWNLOAD_ENV, MODELS_DIR_ENV, downloads_allowed, hub_offline, in_hub_cache, model_candidates
+from searchcore.models import (
+    ALLOW_DOWNLOAD_ENV,
+    MODELS_DIR_ENV,
+    downloads_allowed,
+    hub_offline,
+    in_hub_cache,
+    model_candidates,
+)
 
 PROBE_TIMEOUT_S = 2.0
 
