@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install test lint demo bench clean prometheus-tools audit fuzz load opensearch opensearch-stop
+.PHONY: install test lint demo bench clean prometheus-tools audit fuzz load opensearch opensearch-stop elasticsearch elasticsearch-stop
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -22,11 +22,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# the whole suite with a real OpenSearch node (deploy/nodes/opensearch.py: Maven Central, loopback, non-root) that
-# is started first and stopped after; OPENSEARCH_URL already set means your own cluster, and no node is started
+# the whole suite with a real OpenSearch node and a real Elasticsearch node (deploy/nodes/: Maven Central, loopback,
+# non-root), started first and stopped after; OPENSEARCH_URL or ELASTICSEARCH_URL already set means your own
+# cluster, and that node is not started
 NODE := $(PYTHON) deploy/nodes/opensearch.py
+ES_NODE := $(PYTHON) deploy/nodes/elasticsearch.py
 test: $(STAMP) prometheus-tools
-	$(NODE) run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(NODE) run -- $(ES_NODE) run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the reference node on its own, in the background (prints OPENSEARCH_URL=...); `make opensearch-stop` stops it
 opensearch:
@@ -34,6 +36,13 @@ opensearch:
 
 opensearch-stop:
 	$(NODE) stop
+
+# the Elasticsearch node on its own, in the background (prints ELASTICSEARCH_URL=...)
+elasticsearch:
+	$(ES_NODE) start
+
+elasticsearch-stop:
+	$(ES_NODE) stop
 
 # prometheus and promtool (Debian package) for tests/ops and tests/e2e/test_prometheus.py; installed
 # when missing and we are root or have password-less sudo, else those tests skip and say why

@@ -145,6 +145,22 @@ def opensearch_url() -> str:
     return url
 
 
+def elasticsearch_url() -> str:
+    """The real Elasticsearch node's URL (`make test` starts one and sets ELASTICSEARCH_URL), or a skip that says
+    why there is none; a node that stopped answering fails the test, as for OpenSearch."""
+    url = os.environ.get("ELASTICSEARCH_URL")
+    if not url:
+        reason = os.environ.get("RERANK_NO_ELASTICSEARCH_REASON") or \
+            "ELASTICSEARCH_URL is not set (make test starts a node and sets it)"
+        pytest.skip(f"no real Elasticsearch node: {reason}")
+    try:
+        requests.get(url, timeout=10, verify=False)
+    except requests.RequestException as exc:
+        pytest.fail(f"the Elasticsearch node at {url} does not answer ({exc}); it may have died: its logs are under "
+                    f"{os.environ.get('RERANK_NODES_DIR', REPO / '.nodes')}/run/", pytrace=False)
+    return url
+
+
 @dataclass(frozen=True)
 class Backend:
     """An engine the product runs against: the embedded localsearch, or the real OpenSearch node."""

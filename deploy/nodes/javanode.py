@@ -67,6 +67,7 @@ class Engine:
     settings: dict[str, object] = field(default_factory=dict)
     heap: str = "1g"
     url_variable: str = "OPENSEARCH_URL"
+    default_port: int = 9250        # the HTTP port tried first; each engine its own, so both run side by side
 
     @property
     def folder_name(self) -> str:
@@ -389,7 +390,7 @@ def main(engine: Engine, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=f"A {engine.name} {engine.version} node on loopback for tests.")
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("RERANK_NODES_DIR", DEFAULT_HOME)),
                         help="where the node is installed and runs (default: .nodes in the repository)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("RERANK_NODE_PORT", 9250)),
+    parser.add_argument("--port", type=int, default=int(os.environ.get(f"RERANK_{engine.name.upper()}_PORT", engine.default_port)),
                         help="HTTP port to try first (a free one is taken if it is busy)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install", help="fetch and unpack the node and its plugins")
