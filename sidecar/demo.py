@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"         curl -s {sidecar_url}/metrics | grep rerank_sidecar_requests_total")
         if args.once:
             return 0
+        serving = True   # before the line that says so: a signal right after it is a stop while serving
         print("\nServing until Ctrl-C (or SIGTERM).", flush=True)
-        serving = True
         while True:
             signal.pause()
     except Stopped as stop:
