@@ -147,11 +147,11 @@ def close_client(client: Any, options: ConnectionOptions) -> None:
 
 def check_reachable(client: Any, options: ConnectionOptions) -> UpstreamFlavour:
     """`GET /` once, and the cluster's flavour from it; raise ConnectError with one clear line when the cluster
-    cannot be used. A cluster whose `GET /` fails with an answer may be an Elasticsearch node without the
-    rest-root module: asked for its version, it names itself in the product header."""
+    cannot be used. An Elasticsearch node without the rest-root module answers `GET /` with 405 (expected, so
+    not logged as a failure): asked for its version, it names itself in the product header."""
     where = options.describe()
     try:
-        return detect_flavour(root=client.info())
+        root = client.info(ignore=[ROOT_UNAVAILABLE])
     except AuthenticationException as exc:
         raise ConnectError(f"{where} refused the credentials (401)") from exc
     except AuthorizationException as exc:
@@ -159,13 +159,19 @@ def check_reachable(client: Any, options: ConnectionOptions) -> UpstreamFlavour:
     except OSConnectionError as exc:
         raise ConnectError(f"cannot reach OpenSearch at {where}: {_cause(exc)}") from exc
     except TransportError as exc:
-        flavour = None if options.embedded else _elasticsearch_without_root(options)
-        if flavour is not None:
-            return flavour
         raise ConnectError(f"OpenSearch at {where} answered {exc.status_code}: "
                            f"{exc.error}") from exc
+    if "version" in root or root.get("status") != ROOT_UNAVAILABLE:
+        return detect_flavour(root=root)
+    flavour = None if options.embedded else _elasticsearch_without_root(options)
+    if flavour is None:
+        error = root.get("error")
+        reason = error.get("type") if isinstance(error, dict) else error
+        raise ConnectError(f"OpenSearch at {where} answered {ROOT_UNAVAILABLE}: {reason}")
+    return flavour
 
 
+ROOT_UNAVAILABLE = 405
 # What `GET /_nodes/_local` needs to answer to tell the version (and nothing else).
 NODE_VERSION_FILTER = ["nodes.*.version", "nodes.*.build_flavor"]
 

@@ -1,0 +1,298 @@
+"""Ingest end to end against the real Elasticsearch node (9.5.3 integ-test-zip) with the real all-MiniLM-L6-v2,
+checked through the official elasticsearch client: the dense_vector mapping and contract, kNN, the refusals,
+dead letters, `--resume` after kill -9, and `--from-index` with its alias swap (the node has no `_reindex`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from ingest.connect import ConnectionOptions, close_client, connect
+from ingest.documents import content_id
+from searchcore.contract import IndexContract
+from sidecar.cli import main
+from tests.conftest import REPO, elasticsearch_url, opensearch_url
+from tests.ingest.conftest import IngestTarget, small_docs, write_format
+
+pytestmark = pytest.mark.elasticsearch
+
+MINILM = IndexContract(model="all-MiniLM-L6-v2", dimension=384)
+SIMILARITY = {"cosinesimil": "cosine", "l2": "l2_norm", "innerproduct": "dot_product"}
+
+
+@dataclass(frozen=True)
+class ElasticBackend:
+    """The real Elasticsearch node, reached with the official client."""
+
+    url: str
+    name: str = "elasticsearch"
+    knn_engine: str = "lucene"
+
+    def client(self) -> Elasticsearch:
+        return Elasticsearch(self.url, request_timeout=120)
+
+
+class ElasticTarget(IngestTarget):
+    """IngestTarget on Elasticsearch: vectors asked back from `_source`, kNN in Elasticsearch's syntax."""
+
+    def all_docs(self, index: str | None = None) -> dict[str, dict]:
+        client = self.client()
+        client.indices.refresh(index=index or self.index)
+        # Elasticsearch 9 leaves dense_vector values out of _source unless asked.
+        response = client.search(index=index or self.index, query={"match_all": {}}, size=10000,
+                                 source={"exclude_vectors": False})
+        return {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
+
+    def knn_ids(self, vector, *, k: int = 3, index: str | None = None) -> list[tuple[str, float]]:
+        response = self.client().search(index=index or self.index, source=False, knn={
+            "field": "embedding", "query_vector": [float(x) for x in vector], "k": k, "num_candidates": 50})
+        return [(hit["_id"], hit["_score"]) for hit in response["hits"]["hits"]]
+
+    def mappings(self, index: str | None = None) -> dict:
+        name = index or self.index
+        return self.client().indices.get_mapping(index=name).body[name]["mappings"]
+
+    def cleanup(self) -> None:
+        client = self.client().options(ignore_status=404)
+        for name in sorted(self._names, key=len, reverse=True):  # concrete indices before a bare alias name
+            client.indices.delete(index=name)
+
+
+@pytest.fixture
+def es_target(index_name, tmp_path):
+    target = ElasticTarget(ElasticBackend(elasticsearch_url()), f"ing16-{index_name}", tmp_path / "state")
+    yield target
+    target.cleanup()
+
+
+def error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith("rerank-sidecar ingest: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_ingest_connects_with_the_client_each_flavour_needs():
+    client, flavour = connect(ConnectionOptions(url=elasticsearch_url()))
+    try:  # this node answers GET / with 405: the product header and _nodes tell it apart
+        assert isinstance(client, Elasticsearch)
+        assert flavour.is_elasticsearch and flavour.major is not None and flavour.major >= 9
+    finally:
+        close_client(client, ConnectionOptions(url=elasticsearch_url()))
+
+
+@pytest.mark.opensearch
+def test_an_opensearch_upstream_keeps_opensearch_py():
+    from opensearchpy import OpenSearch
+
+    options = ConnectionOptions(url=opensearch_url())
+    client, flavour = connect(options)
+    try:
+        assert isinstance(client, OpenSearch) and flavour.name == "opensearch"
+    finally:
+        close_client(client, options)
+
+
+@pytest.mark.parametrize("space_type", ["cosinesimil", "l2", "innerproduct"])
+def test_a_jsonl_corpus_lands_as_dense_vectors_searchable_by_knn(space_type, es_target, tmp_path, minilm):
+    docs = small_docs(6)
+    summary = tmp_path / "summary.json"
+    assert es_target(str(write_format("jsonl", tmp_path, docs)), "--space-type", space_type, "--m", "24",
+                     "--ef-construction", "128", "--summary-json", str(summary)) == 0
+    report = json.loads(summary.read_text())
+    assert (report["index_status"], report["written"]) == ("created", 6)
+    assert report["pipeline_status"] == "skipped: Elasticsearch has no search pipelines"
+    mappings = es_target.mappings()
+    assert mappings["properties"]["embedding"] == {
+        "type": "dense_vector", "dims": 384, "index": True, "similarity": SIMILARITY[space_type],
+        "index_options": {"type": "hnsw", "m": 24, "ef_construction": 128}}
+    expected = IndexContract(model="all-MiniLM-L6-v2", dimension=384, space_type=space_type)
+    assert mappings["_meta"] == expected.to_meta()
+    assert IndexContract.from_mapping(es_target.client().indices.get_mapping(index=es_target.index).body) == expected
+    settings = es_target.client().indices.get_settings(index=es_target.index).body[es_target.index]["settings"]
+    assert "knn" not in settings["index"]
+    stored = es_target.all_docs()
+    assert set(stored) == {d["id"] for d in docs} and len(stored["d2"]["embedding"]) == 384
+    # a document's own text finds it first, scored as Elasticsearch scores a perfect match in each similarity
+    doc = docs[3]
+    (top_id, top_score), *_ = es_target.knn_ids(minilm.embed([f"{doc['title']} {doc['text']}"])[0])
+    assert top_id == doc["id"] and top_score == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize(("other", "message"), [
+    (IndexContract(model="BAAI/bge-base-en-v1.5", dimension=768),
+     "index [{index}] was embedded with model [BAAI/bge-base-en-v1.5] (dimension 768) but this run uses model "
+     "[all-MiniLM-L6-v2] (dimension 384); use the same model or write into a new index"),
+    (IndexContract(model="all-MiniLM-L6-v2", dimension=768),
+     "index [{index}] was embedded with model [all-MiniLM-L6-v2] (dimension 768) but this run uses model "
+     "[all-MiniLM-L6-v2] (dimension 384)"),
+], ids=["model", "dimension"])
+def test_an_index_embedded_otherwise_is_refused(other, message, es_target, tmp_path, capsys):
+    es_target.client().indices.create(index=es_target.index, mappings={"_meta": other.to_meta(), "properties": {
+        "embedding": {"type": "dense_vector", "dims": other.dimension, "index": True, "similarity": "cosine"}}})
+    assert es_target(str(write_format("jsonl", tmp_path, small_docs(3)))) == 2
+    assert message.format(index=es_target.index) in error_line(capsys)
+    assert es_target.client().count(index=es_target.index)["count"] == 0
+
+
+def test_a_dense_vector_of_another_dimension_without_contract_is_refused(es_target, tmp_path, capsys):
+    es_target.client().indices.create(index=es_target.index, mappings={"properties": {
+        "embedding": {"type": "dense_vector", "dims": 768, "index": True, "similarity": "cosine"}}})
+    assert es_target(str(write_format("jsonl", tmp_path, small_docs(3)))) == 2
+    assert error_line(capsys).endswith(
+        f"index [{es_target.index}] has a [embedding] field of dimension 768 but model [all-MiniLM-L6-v2] gives "
+        "dimension 384")
+    assert "_meta" not in es_target.mappings()
+
+
+def test_an_index_without_the_vector_field_gets_it_added(es_target, tmp_path):
+    """Elasticsearch has no index.knn: any index can take a dense_vector field, next to what it has."""
+    es_target.client().indices.create(index=es_target.index, mappings={
+        "_meta": {"owner": "search-team"}, "properties": {"title": {"type": "keyword"}}})
+    summary = tmp_path / "s.json"
+    assert es_target(str(write_format("jsonl", tmp_path, small_docs(4))), "--summary-json", str(summary)) == 0
+    assert json.loads(summary.read_text())["index_status"] == "adopted"
+    mappings = es_target.mappings()
+    assert mappings["properties"]["title"] == {"type": "keyword"}
+    assert mappings["properties"]["embedding"]["type"] == "dense_vector"
+    assert mappings["_meta"] == {"owner": "search-team", **MINILM.to_meta()}
+
+
+def test_bad_records_and_documents_the_cluster_rejects_go_to_the_dead_letter_file(es_target, tmp_path):
+    first = [{**doc, "count": 3} for doc in small_docs(3, prefix="e")]  # dynamic mapping makes count a long
+    assert es_target(str(write_format("jsonl", tmp_path / "first", first))) == 0
+    good = [json.dumps({**doc, "count": 7}) for doc in small_docs(2, prefix="g")]
+    rejected = {"id": "r1", "title": "Rejected", "text": "volcanoes erupt molten rock", "count": "many"}
+    path = tmp_path / "second.jsonl"
+    path.write_text("\n".join([good[0], '{"id": "x1", "title": ', json.dumps(rejected), good[1]]) + "\n")
+    dead, summary = tmp_path / "dead.jsonl", tmp_path / "summary.json"
+    assert es_target(str(path), "--dead-letter", str(dead), "--summary-json", str(summary)) == 1
+    report = json.loads(summary.read_text())
+    assert (report["read"], report["written"], report["failed"]) == (4, 2, 2)
+    malformed, refused = [json.loads(line) for line in dead.read_text().splitlines()]
+    assert (malformed["stage"], malformed["line"]) == ("read", 2)
+    assert malformed["reason"].startswith("malformed JSON")
+    assert (refused["stage"], refused["line"], refused["id"]) == ("write", 3, "r1")
+    assert refused["reason"].startswith("status 400: document_parsing_exception: ") and "[count]" in refused["reason"]
+    assert refused["record"] == rejected  # as sent, without the vector
+    assert set(es_target.all_docs()) == {"e0", "e1", "e2", "g0", "g1"}
+
+
+@pytest.mark.slow
+def test_resume_after_kill_9_gives_exactly_the_full_set(es_target, tmp_path):
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+    docs = [{"title": f"Record {i}", "text": " ".join(words[(i + k) % 12] for k in range(20)) + f" number {i}"}
+            for i in range(400)]  # no id field: content-hash ids, so a duplicate would be an extra document
+    path = tmp_path / "big.jsonl"
+    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    checkpoint = tmp_path / "cp.json"
+    args = es_target.args(str(path), "--checkpoint", str(checkpoint), "--dead-letter", str(tmp_path / "dl.jsonl"),
+                          "--batch-size", "16", "--bulk-size", "16")
+    process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", *args], cwd=REPO,
+                               env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 180
+        while _position(checkpoint) < 48:  # a few acknowledged bulk writes
+            assert process.poll() is None, "ingest ended before it could be killed"
+            assert time.monotonic() < deadline, "no progress within 180s"
+            time.sleep(0.02)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    killed_at = _position(checkpoint)
+    assert process.returncode == -signal.SIGKILL and 48 <= killed_at < 400
+
+    assert main([*args, "--resume", "--summary-json", str(tmp_path / "s.json")]) == 0
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["resumed_from"] >= killed_at and summary["written"] == 400
+    stored = es_target.all_docs()
+    assert es_target.client().count(index=es_target.index)["count"] == 400
+    by_id = {content_id(d): d for d in docs}
+    assert set(stored) == set(by_id)
+    for doc_id, source in stored.items():
+        assert {k: source[k] for k in ("title", "text")} == by_id[doc_id] and len(source["embedding"]) == 384
+
+
+def _position(path) -> int:
+    try:
+        return json.loads(path.read_text())["position"]
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+
+
+# Only the server's own analysis parts: the integ-test-zip has no analysis-common module (no asciifolding).
+LOWERED = {"analyzer": {"lowered": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]}}}
+
+
+def plain_index(target: ElasticTarget, name: str, docs: list[dict]) -> None:
+    """An index as clients have it before ingest: a custom analyzer, a keyword, and a vector field of their own
+    (which Elasticsearch 9 leaves out of `_source` unless asked: the copy must keep it anyway)."""
+    client = target.client()
+    client.indices.create(index=name, settings={"index": {"analysis": LOWERED}}, mappings={"properties": {
+        "title": {"type": "text", "analyzer": "lowered"}, "text": {"type": "text"}, "sku": {"type": "keyword"},
+        "legacy_vector": {"type": "dense_vector", "dims": 2, "index": True, "similarity": "l2_norm"}}})
+    for i, doc in enumerate(docs):
+        client.index(index=name, id=doc["id"], document={
+            "title": doc["title"], "text": doc["text"], "sku": doc["id"].upper(), "legacy_vector": [float(i), 1.0]})
+    client.indices.refresh(index=name)
+
+
+def test_from_index_copies_without_reindex_and_swaps_the_alias(es_target, minilm):
+    old, new, alias = es_target.name("v1"), es_target.name("v2"), es_target.index
+    docs = small_docs(12, prefix="k")
+    plain_index(es_target, old, docs)
+    client = es_target.client()
+    client.indices.update_aliases(actions=[{"add": {"index": old, "alias": alias}}])
+    assert es_target("--from-index", alias, "--batch-size", "5", index=new) == 0
+    assert sorted(client.indices.get_alias(name=alias).body) == [new]
+    stored = es_target.all_docs(new)
+    assert set(stored) == {d["id"] for d in docs}
+    assert stored["k7"]["sku"] == "K7" and stored["k7"]["legacy_vector"] == [7.0, 1.0]
+    assert len(stored["k7"]["embedding"]) == 384
+    mappings = es_target.mappings(new)
+    assert mappings["properties"]["title"]["analyzer"] == "lowered"
+    assert mappings["properties"]["embedding"]["type"] == "dense_vector"
+    assert IndexContract.from_mapping(mappings) == MINILM
+    analysis = client.indices.get_settings(index=new).body[new]["settings"]["index"]["analysis"]
+    assert analysis == client.indices.get_settings(index=old).body[old]["settings"]["index"]["analysis"]
+    # through the alias: lexical and kNN reach the new index
+    hits = client.search(index=alias, query={"term": {"sku": "K5"}})["hits"]["hits"]
+    assert [(hit["_index"], hit["_id"]) for hit in hits] == [(new, "k5")]
+    doc = docs[9]
+    assert es_target.knn_ids(minilm.embed([f"{doc['title']} {doc['text']}"])[0], index=alias)[0][0] == "k9"
+
+
+def test_from_index_replaces_the_index_and_a_resumed_run_skips_what_is_there(es_target, tmp_path):
+    name, new = es_target.index, es_target.name("knn")
+    docs = small_docs(12, prefix="k")
+    plain_index(es_target, name, docs)
+    checkpoint, summary = tmp_path / "cp.json", tmp_path / "s.json"
+    args = ("--from-index", name, "--checkpoint", str(checkpoint), "--summary-json", str(summary))
+    assert es_target(*args, index=new) == 0
+    client = es_target.client()
+    assert client.count(index=new)["count"] == 12
+    # As if the run had stopped part way with three documents unwritten: --resume reads the source again and
+    # writes only what the new index lacks (an `ids` query per batch; nothing reads vectors back).
+    saved = json.loads(checkpoint.read_text())
+    checkpoint.write_text(json.dumps({**saved, "complete": False, "position": 5}))
+    for doc_id in ("k1", "k4", "k10"):  # one by one: the node has no _delete_by_query (the reindex module's)
+        client.delete(index=new, id=doc_id, refresh=True)
+    assert es_target(*args, "--resume", "--alias", name, "--replace-index", index=new) == 0
+    report = json.loads(summary.read_text())
+    assert (report["written"], report["skipped"], report["failed"]) == (3, 9, 0)
+    assert sorted(client.indices.get_alias(name=name).body) == [new]  # the old index is now this alias
+    assert client.count(index=name)["count"] == 12
+    assert len(es_target.all_docs(name)["k4"]["embedding"]) == 384
