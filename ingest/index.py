@@ -92,8 +92,9 @@ def _create(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings
         if exc.error == "resource_already_exists_exception":  # another run created it first
             return prepare_index(client, index, contract, hnsw, extra_properties=extra_properties)
         raise _refused("create", index, contract, hnsw, exc, client) from exc
-    log.info("created index %s (%s, dimension %d, engine %s)", index, contract.vector_field,
-             contract.dimension, hnsw.engine)
+    log.info("created index %s (%s field %s, dimension %d, %s)", index, _vector_type(client),
+             contract.vector_field, contract.dimension,
+             "HNSW" if is_elasticsearch(client) else f"engine {hnsw.engine}")
     return "created"
 
 
