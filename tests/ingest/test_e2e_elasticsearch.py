@@ -167,6 +167,13 @@ def test_an_index_without_the_vector_field_gets_it_added(es_target, tmp_path):
     assert mappings["_meta"] == {"owner": "search-team", **MINILM.to_meta()}
 
 
+def test_a_dry_run_checks_against_elasticsearch_and_writes_nothing(es_target, tmp_path, capsys):
+    assert es_target(str(write_format("jsonl", tmp_path, small_docs(2))), "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "dry run (nothing written)" in out and "(would create)" in out
+    assert not es_target.client().indices.exists(index=es_target.index)
+
+
 def test_bad_records_and_documents_the_cluster_rejects_go_to_the_dead_letter_file(es_target, tmp_path):
     first = [{**doc, "count": 3} for doc in small_docs(3, prefix="e")]  # dynamic mapping makes count a long
     assert es_target(str(write_format("jsonl", tmp_path / "first", first))) == 0
