@@ -1,26 +1,21 @@
 """Ingest end to end against the real Elasticsearch node (9.5.3 integ-test-zip) with the real all-MiniLM-L6-v2,
-checked through the official elasticsearch client: the dense_vector mapping and contract, kNN, the refusals,
-dead letters, `--resume` after kill -9, and `--from-index` with its alias swap (the node has no `_reindex`)."""
+checked through the official elasticsearch client: what differs from OpenSearch. The dense_vector mapping and
+contract, kNN, the refusals and adoption, and `--from-index` with its alias swap (the node has no `_reindex`).
+
+What holds on every engine (each source format, dead letters, `--resume` after kill -9, dry runs) runs here too,
+from test_e2e.py and test_e2e_rejections.py."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from dataclasses import dataclass
 
 import pytest
 from elasticsearch import Elasticsearch
 
 from ingest.connect import ConnectionOptions, close_client, connect
-from ingest.documents import content_id
 from searchcore.contract import IndexContract
-from sidecar.cli import main
-from tests.conftest import REPO, elasticsearch_url, opensearch_url
-from tests.ingest.conftest import IngestTarget, small_docs, write_format
+from tests.conftest import elasticsearch_url, opensearch_url
+from tests.ingest.conftest import ElasticTarget, elastic_target, small_docs, write_format
 
 pytestmark = pytest.mark.elasticsearch
 
@@ -28,47 +23,9 @@ MINILM = IndexContract(model="all-MiniLM-L6-v2", dimension=384)
 SIMILARITY = {"cosinesimil": "cosine", "l2": "l2_norm", "innerproduct": "dot_product"}
 
 
-@dataclass(frozen=True)
-class ElasticBackend:
-    """The real Elasticsearch node, reached with the official client."""
-
-    url: str
-    name: str = "elasticsearch"
-    knn_engine: str = "lucene"
-
-    def client(self) -> Elasticsearch:
-        return Elasticsearch(self.url, request_timeout=120)
-
-
-class ElasticTarget(IngestTarget):
-    """IngestTarget on Elasticsearch: vectors asked back from `_source`, kNN in Elasticsearch's syntax."""
-
-    def all_docs(self, index: str | None = None) -> dict[str, dict]:
-        client = self.client()
-        client.indices.refresh(index=index or self.index)
-        # Elasticsearch 9 leaves dense_vector values out of _source unless asked.
-        response = client.search(index=index or self.index, query={"match_all": {}}, size=10000,
-                                 source={"exclude_vectors": False})
-        return {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
-
-    def knn_ids(self, vector, *, k: int = 3, index: str | None = None) -> list[tuple[str, float]]:
-        response = self.client().search(index=index or self.index, source=False, knn={
-            "field": "embedding", "query_vector": [float(x) for x in vector], "k": k, "num_candidates": 50})
-        return [(hit["_id"], hit["_score"]) for hit in response["hits"]["hits"]]
-
-    def mappings(self, index: str | None = None) -> dict:
-        name = index or self.index
-        return self.client().indices.get_mapping(index=name).body[name]["mappings"]
-
-    def cleanup(self) -> None:
-        client = self.client().options(ignore_status=404)
-        for name in sorted(self._names, key=len, reverse=True):  # concrete indices before a bare alias name
-            client.indices.delete(index=name)
-
-
 @pytest.fixture
 def es_target(index_name, tmp_path):
-    target = ElasticTarget(ElasticBackend(elasticsearch_url()), f"ing16-{index_name}", tmp_path / "state")
+    target = elastic_target(index_name, tmp_path / "state")
     yield target
     target.cleanup()
 
@@ -165,79 +122,6 @@ def test_an_index_without_the_vector_field_gets_it_added(es_target, tmp_path):
     assert mappings["properties"]["title"] == {"type": "keyword"}
     assert mappings["properties"]["embedding"]["type"] == "dense_vector"
     assert mappings["_meta"] == {"owner": "search-team", **MINILM.to_meta()}
-
-
-def test_a_dry_run_checks_against_elasticsearch_and_writes_nothing(es_target, tmp_path, capsys):
-    assert es_target(str(write_format("jsonl", tmp_path, small_docs(2))), "--dry-run") == 0
-    out = capsys.readouterr().out
-    assert "dry run (nothing written)" in out and "(would create)" in out
-    assert not es_target.client().indices.exists(index=es_target.index)
-
-
-def test_bad_records_and_documents_the_cluster_rejects_go_to_the_dead_letter_file(es_target, tmp_path):
-    first = [{**doc, "count": 3} for doc in small_docs(3, prefix="e")]  # dynamic mapping makes count a long
-    assert es_target(str(write_format("jsonl", tmp_path / "first", first))) == 0
-    good = [json.dumps({**doc, "count": 7}) for doc in small_docs(2, prefix="g")]
-    rejected = {"id": "r1", "title": "Rejected", "text": "volcanoes erupt molten rock", "count": "many"}
-    path = tmp_path / "second.jsonl"
-    path.write_text("\n".join([good[0], '{"id": "x1", "title": ', json.dumps(rejected), good[1]]) + "\n")
-    dead, summary = tmp_path / "dead.jsonl", tmp_path / "summary.json"
-    assert es_target(str(path), "--dead-letter", str(dead), "--summary-json", str(summary)) == 1
-    report = json.loads(summary.read_text())
-    assert (report["read"], report["written"], report["failed"]) == (4, 2, 2)
-    malformed, refused = [json.loads(line) for line in dead.read_text().splitlines()]
-    assert (malformed["stage"], malformed["line"]) == ("read", 2)
-    assert malformed["reason"].startswith("malformed JSON")
-    assert (refused["stage"], refused["line"], refused["id"]) == ("write", 3, "r1")
-    assert refused["reason"].startswith("status 400: document_parsing_exception: ") and "[count]" in refused["reason"]
-    assert refused["record"] == rejected  # as sent, without the vector
-    assert set(es_target.all_docs()) == {"e0", "e1", "e2", "g0", "g1"}
-
-
-@pytest.mark.slow
-def test_resume_after_kill_9_gives_exactly_the_full_set(es_target, tmp_path):
-    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
-    docs = [{"title": f"Record {i}", "text": " ".join(words[(i + k) % 12] for k in range(20)) + f" number {i}"}
-            for i in range(400)]  # no id field: content-hash ids, so a duplicate would be an extra document
-    path = tmp_path / "big.jsonl"
-    path.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
-    checkpoint = tmp_path / "cp.json"
-    args = es_target.args(str(path), "--checkpoint", str(checkpoint), "--dead-letter", str(tmp_path / "dl.jsonl"),
-                          "--batch-size", "16", "--bulk-size", "16")
-    process = subprocess.Popen([sys.executable, "-m", "sidecar.cli", *args], cwd=REPO,
-                               env={**os.environ, "HF_HUB_OFFLINE": "1"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 180
-        while _position(checkpoint) < 48:  # a few acknowledged bulk writes
-            assert process.poll() is None, "ingest ended before it could be killed"
-            assert time.monotonic() < deadline, "no progress within 180s"
-            time.sleep(0.02)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    killed_at = _position(checkpoint)
-    assert process.returncode == -signal.SIGKILL and 48 <= killed_at < 400
-
-    assert main([*args, "--resume", "--summary-json", str(tmp_path / "s.json")]) == 0
-    summary = json.loads((tmp_path / "s.json").read_text())
-    assert summary["resumed_from"] >= killed_at and summary["written"] == 400
-    stored = es_target.all_docs()
-    assert es_target.client().count(index=es_target.index)["count"] == 400
-    by_id = {content_id(d): d for d in docs}
-    assert set(stored) == set(by_id)
-    for doc_id, source in stored.items():
-        assert {k: source[k] for k in ("title", "text")} == by_id[doc_id] and len(source["embedding"]) == 384
-
-
-def _position(path) -> int:
-    try:
-        return json.loads(path.read_text())["position"]
-    except (FileNotFoundError, ValueError, KeyError):
-        return 0
 
 
 # Only the server's own analysis parts: the integ-test-zip has no analysis-common module (no asciifolding).
