@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,7 @@ def check_reachable(client: Any, options: ConnectionOptions) -> UpstreamFlavour:
     except TransportError as exc:
         raise ConnectError(f"OpenSearch at {where} answered {exc.status_code}: "
                            f"{exc.error}") from exc
+    root = root if isinstance(root, Mapping) else {}
     if "version" in root or root.get("status") != ROOT_UNAVAILABLE:
         return detect_flavour(root=root)
     flavour = None if options.embedded else _elasticsearch_without_root(options)

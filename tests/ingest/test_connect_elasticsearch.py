@@ -1,12 +1,17 @@
 """The elasticsearch client ingest builds for an Elasticsearch upstream, without a server: auth, TLS, timeouts,
-the refusal of an older major version, and a cluster gone mid-write."""
+the refusal of an older major version, flavour from `GET /`, and a cluster gone mid-write."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ingest.connect import ConnectError, ConnectionOptions, make_elasticsearch_client
+from ingest.connect import (
+    ConnectError,
+    ConnectionOptions,
+    check_reachable,
+    make_elasticsearch_client,
+)
 from ingest.documents import Document
 from ingest.write import BulkWriter, ClusterUnavailable, RetryPolicy
 from searchcore.cluster import UpstreamFlavour
@@ -50,3 +55,30 @@ def test_an_elasticsearch_gone_mid_write_is_cluster_unavailable():
     docs = [Document(id="a", source={"text": "alpha"}, text="alpha", position=0)]
     with pytest.raises(ClusterUnavailable, match="cannot reach the cluster: "):
         writer.write(docs, np.ones((1, 3), np.float32))
+
+
+class RootAnswer:
+    """A client whose `GET /` gives a fixed answer (what opensearch-py returns for an ignored status too)."""
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def info(self, **params):
+        return self.answer
+
+
+def test_a_root_answer_names_the_flavour():
+    options = ConnectionOptions(url="http://h:9200")
+    es_root = {"version": {"number": "9.1.0", "build_flavor": "default"}, "tagline": "You Know, for Search"}
+    assert check_reachable(RootAnswer(es_root), options) == UpstreamFlavour("elasticsearch", "9.1.0")
+    os_root = {"version": {"distribution": "opensearch", "number": "3.6.0"}}
+    assert check_reachable(RootAnswer(os_root), options) == UpstreamFlavour("opensearch", "3.6.0")
+
+
+def test_a_405_from_something_that_is_not_elasticsearch_stays_an_error():
+    options = ConnectionOptions(url=f"http://127.0.0.1:{free_port()}", timeout=2)  # the _nodes probe finds nobody
+    answer = {"error": "Incorrect HTTP method for uri [/] and method [GET]", "status": 405}
+    with pytest.raises(ConnectError) as caught:
+        check_reachable(RootAnswer(answer), options)
+    assert str(caught.value) == (f"OpenSearch at {options.describe()} answered 405: Incorrect HTTP method for uri "
+                                 "[/] and method [GET]")
