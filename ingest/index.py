@@ -99,7 +99,8 @@ def _create(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings
 
 
 def _check_adoptable(index: str, spec: Mapping[str, Any], contract: IndexContract) -> None:
-    """An existing k-NN field can take this run's vectors only with the same dimension and space."""
+    """An existing vector field can take this run's vectors only with the same dimension and space, and only
+    when it is searchable by kNN."""
     dimension = vector_spec_dimension(spec)
     if dimension is not None and dimension != contract.dimension:  # None: the first document sets it
         raise ContractError(
@@ -112,6 +113,9 @@ def _check_adoptable(index: str, spec: Mapping[str, Any], contract: IndexContrac
             f"index [{index}] has a [{contract.vector_field}] field with space_type "
             f"[{space_type}] but this run uses [{contract.space_type}]; pass --space-type "
             f"{space_type} or write into a new index")
+    if spec.get("index") is False:  # a dense_vector kept for scripts only: no kNN search on it
+        raise ContractError(f"index [{index}] has a [{contract.vector_field}] field that is not indexed "
+                            "for kNN search (index: false); write into a new index")
 
 
 def _add_vector_field(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings,

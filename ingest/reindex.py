@@ -90,7 +90,6 @@ class IndexSource:
                     record.fields = fields
             yield record
 
-
     def _query(self) -> dict[str, Any]:
         query: dict[str, Any] = {"query": {"match_all": {}}}
         if is_elasticsearch(self.client) and _has_dense_vector(self.properties()):

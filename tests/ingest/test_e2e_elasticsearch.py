@@ -13,6 +13,7 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from ingest.connect import ConnectionOptions, close_client, connect
+from ingest.index import MappingRefused, prepare_index
 from searchcore.contract import IndexContract
 from tests.conftest import elasticsearch_url, opensearch_url
 from tests.ingest.conftest import ElasticTarget, elastic_target, small_docs, write_format
@@ -122,6 +123,48 @@ def test_an_index_without_the_vector_field_gets_it_added(es_target, tmp_path):
     assert mappings["properties"]["title"] == {"type": "keyword"}
     assert mappings["properties"]["embedding"]["type"] == "dense_vector"
     assert mappings["_meta"] == {"owner": "search-team", **MINILM.to_meta()}
+
+
+def dense_vector(dims: int = 384, **options) -> dict:
+    return {"type": "dense_vector", "dims": dims, "index": True, "similarity": "cosine", **options}
+
+
+def test_an_index_with_a_matching_dense_vector_but_no_contract_is_adopted(es_target, tmp_path, minilm):
+    es_target.client().indices.create(index=es_target.index, mappings={
+        "_meta": {"owner": "search-team"}, "properties": {"embedding": dense_vector()}})
+    summary = tmp_path / "s.json"
+    assert es_target(str(write_format("jsonl", tmp_path, small_docs(4))), "--summary-json", str(summary)) == 0
+    assert json.loads(summary.read_text())["index_status"] == "adopted"
+    assert es_target.mappings()["_meta"] == {"owner": "search-team", **MINILM.to_meta()}
+    doc = small_docs(4)[1]
+    assert es_target.knn_ids(minilm.embed([f"{doc['title']} {doc['text']}"])[0])[0][0] == doc["id"]
+
+
+@pytest.mark.parametrize(("field", "message"), [
+    (dense_vector(similarity="l2_norm"), "has a [embedding] field with space_type [l2] but this run uses "
+                                         "[cosinesimil]; pass --space-type l2 or write into a new index"),
+    (dense_vector(index=False, similarity=None), "has a [embedding] field that is not indexed for kNN search "
+                                                 "(index: false); write into a new index"),
+    ({"type": "keyword"}, "has a field [embedding] of type [keyword], not dense_vector; choose another "
+                          "--vector-field"),
+], ids=["similarity", "not-indexed", "keyword"])
+def test_a_vector_field_that_cannot_take_these_vectors_is_refused(field, message, es_target, tmp_path, capsys):
+    field = {key: value for key, value in field.items() if value is not None}
+    es_target.client().indices.create(index=es_target.index, mappings={"properties": {"embedding": field}})
+    assert es_target(str(write_format("jsonl", tmp_path, small_docs(3)))) == 2
+    assert error_line(capsys).endswith(f"index [{es_target.index}] {message}")
+    assert "_meta" not in es_target.mappings()
+
+
+def test_a_mapping_the_cluster_refuses_is_one_clear_error(es_target):
+    contract = IndexContract(model="huge", dimension=4097)  # Elasticsearch's limit is 4096 dimensions
+    with pytest.raises(MappingRefused) as caught:
+        prepare_index(es_target.client(), es_target.index, contract)
+    message = str(caught.value)
+    assert message.startswith(f"the cluster refused to create index [{es_target.index}] with dense_vector field "
+                              "[embedding] (space_type [cosinesimil], dimension 4097): ")
+    assert "4096" in message and "\n" not in message
+    assert not es_target.client().indices.exists(index=es_target.index)
 
 
 # Only the server's own analysis parts: the integ-test-zip has no analysis-common module (no asciifolding).
