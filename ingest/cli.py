@@ -72,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", help=f"bi-encoder name or path (default: $RERANK_BI_ENCODER "
                        f"or {DEFAULT_BI_ENCODER})")
     group.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    group.add_argument("--vector-field", help="knn_vector field name (default: embedding)")
+    group.add_argument("--vector-field", help="vector field name, knn_vector (dense_vector on "
+                       "Elasticsearch) (default: embedding)")
     group.add_argument("--space-type", choices=SPACE_TYPES, help="k-NN space (default: "
                        "cosinesimil)")
     group.add_argument("--engine", choices=ENGINES, help=f"k-NN engine (default: {DEFAULT_ENGINE}; "
