@@ -12,16 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from opensearchpy.exceptions import TransportError
 
 from ingest.checkpoint import CheckpointError
-from ingest.connect import (
-    ConnectError,
-    ConnectionOptions,
-    check_reachable,
-    close_client,
-    make_client,
-)
+from ingest.clients import API_ERRORS, CONNECTION_ERRORS, describe_connection_error
+from ingest.connect import ConnectError, ConnectionOptions, close_client, connect
 from ingest.documents import FieldMapping
 from ingest.index import DEFAULT_PIPELINE, MappingRefused, cluster_reason
 from ingest.read_embed_write import FlowSettings, Interrupted
@@ -78,7 +72,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--model", help=f"bi-encoder name or path (default: $RERANK_BI_ENCODER "
                        f"or {DEFAULT_BI_ENCODER})")
     group.add_argument("--device", help="torch device (default: cuda when available, else cpu)")
-    group.add_argument("--vector-field", help="knn_vector field name (default: embedding)")
+    group.add_argument("--vector-field", help="vector field name, knn_vector (dense_vector on "
+                       "Elasticsearch) (default: embedding)")
     group.add_argument("--space-type", choices=SPACE_TYPES, help="k-NN space (default: "
                        "cosinesimil)")
     group.add_argument("--engine", choices=ENGINES, help=f"k-NN engine (default: {DEFAULT_ENGINE}; "
@@ -124,8 +119,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="when --alias names an index, delete it and create the alias in "
                        "one atomic step")
     group = parser.add_argument_group("cluster (default: the embedded localsearch engine)")
-    group.add_argument("--opensearch", metavar="URL", help="cluster URL (default: "
-                       "$OPENSEARCH_URL, else the embedded engine)")
+    group.add_argument("--opensearch", "--elasticsearch", dest="opensearch", metavar="URL",
+                       help="cluster URL, OpenSearch or Elasticsearch (told apart by its answers; "
+                       "default: $OPENSEARCH_URL, else the embedded engine)")
     group.add_argument("--user", help="basic auth user (or $OPENSEARCH_USER)")
     group.add_argument("--password", help="basic auth password (or $OPENSEARCH_PASSWORD)")
     group.add_argument("--api-key", help="API key (or $OPENSEARCH_API_KEY)")
@@ -138,6 +134,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # One line per request, as the opensearch logger would give: kept at WARNING alike (sidecar/cli.py).
+    logging.getLogger("elastic_transport").setLevel(logging.WARNING)
     try:
         options = resolve_options(args)
         return _run(options)
@@ -154,8 +152,11 @@ def run(args: argparse.Namespace) -> int:
     except (ClusterUnavailable, WriteRefused) as exc:
         _error(f"{exc}; progress is saved, continue with --resume")
         return EXIT_ABORTED
-    except TransportError as exc:
+    except API_ERRORS as exc:
         _error(f"the cluster answered {exc.status_code}: {cluster_reason(exc)}")
+        return EXIT_ABORTED
+    except CONNECTION_ERRORS as exc:  # the elasticsearch client's (opensearch-py's are API_ERRORS too)
+        _error(f"cannot reach the cluster: {describe_connection_error(exc)}")
         return EXIT_ABORTED
     except OSError as exc:
         _error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
@@ -263,8 +264,8 @@ def _connect(connection: ConnectionOptions, *, skip: bool) -> Any:
         log.info("dry run: the embedded engine has no data at %s yet; the index would be "
                  "created", connection.resolved_data_dir())
         return None
-    client = make_client(connection)
-    check_reachable(client, connection)
+    client, flavour = connect(connection)
+    log.info("%s is %s", connection.describe(), flavour.describe())
     return client
 
 

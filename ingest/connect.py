@@ -1,13 +1,17 @@
-"""Cluster connection for ingest: a real OpenSearch URL with auth/TLS, or the embedded engine."""
+"""Cluster connection for ingest: a real OpenSearch or Elasticsearch URL with auth/TLS, or the embedded engine."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from elastic_transport import TransportError as ESTransportError
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch import __version__ as client_version
 from opensearchpy import OpenSearch
 from opensearchpy.exceptions import (
     AuthenticationException,
@@ -16,6 +20,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
+from searchcore.cluster import UpstreamFlavour, detect_flavour, nodes_version
 from searchcore.errors import SearchError
 
 DEFAULT_DATA_DIR = "./data/localsearch"
@@ -54,6 +59,21 @@ class ConnectionOptions:
         return Path(self.data_dir or os.environ.get("RERANK_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
+def connect(options: ConnectionOptions) -> tuple[Any, UpstreamFlavour]:
+    """A checked client for the cluster, of the library its flavour needs: opensearch-py for OpenSearch and
+    the embedded engine, the official elasticsearch client for Elasticsearch."""
+    client = make_client(options)
+    try:
+        flavour = check_reachable(client, options)
+    except BaseException:
+        close_client(client, options)
+        raise
+    if not flavour.is_elasticsearch:
+        return client, flavour
+    client.close()
+    return make_elasticsearch_client(options, flavour), flavour
+
+
 def make_client(options: ConnectionOptions) -> Any:
     """An opensearch-py client for the options (the embedded engine when no URL is given)."""
     if options.embedded:
@@ -90,6 +110,32 @@ def make_client(options: ConnectionOptions) -> Any:
     return OpenSearch(**kwargs)
 
 
+def make_elasticsearch_client(options: ConnectionOptions, flavour: UpstreamFlavour | None = None) -> Any:
+    """The official elasticsearch client for the options (the URL, auth and TLS already checked by make_client).
+
+    The client speaks its own major version's REST API (it sends `compatible-with=N`), which an older
+    Elasticsearch refuses: that is said here, in one line, rather than on the first request.
+    """
+    if flavour is not None and flavour.major is not None and flavour.major < client_version[0]:
+        raise ConnectError(
+            f"{options.describe()} runs {flavour.describe()}, but the installed elasticsearch client "
+            f"{'.'.join(map(str, client_version))} speaks to Elasticsearch {client_version[0]}.x or later; "
+            f"install elasticsearch~={flavour.major}.0 to ingest into it")
+    # Retried at the transport like opensearch-py does (502/503/504): 429 is left to the bulk writer's
+    # backoff, which an immediate transport retry would defeat.
+    kwargs: dict[str, Any] = {"hosts": [options.url], "request_timeout": options.timeout,
+                              "retry_on_status": (502, 503, 504)}
+    if options.user:
+        kwargs["basic_auth"] = (options.user, options.password or "")
+    if options.api_key:
+        kwargs["api_key"] = options.api_key
+    if urlsplit(options.url).scheme == "https":
+        kwargs.update(verify_certs=not options.insecure, ssl_show_warn=not options.insecure)
+        if options.ca_certs:
+            kwargs["ca_certs"] = options.ca_certs
+    return Elasticsearch(**kwargs)
+
+
 def close_client(client: Any, options: ConnectionOptions) -> None:
     """Release the embedded engine (its data folder lock); a remote client needs nothing."""
     if options.embedded:
@@ -100,11 +146,13 @@ def close_client(client: Any, options: ConnectionOptions) -> None:
         client.close()
 
 
-def check_reachable(client: Any, options: ConnectionOptions) -> dict[str, Any]:
-    """`GET /` once; raise ConnectError with one clear line when the cluster cannot be used."""
+def check_reachable(client: Any, options: ConnectionOptions) -> UpstreamFlavour:
+    """`GET /` once, and the cluster's flavour from it; raise ConnectError with one clear line when the cluster
+    cannot be used. An Elasticsearch node without the rest-root module answers `GET /` with 405 (expected, so
+    not logged as a failure): asked for its version, it names itself in the product header."""
     where = options.describe()
     try:
-        return client.info()
+        root = client.info(ignore=[ROOT_UNAVAILABLE])
     except AuthenticationException as exc:
         raise ConnectError(f"{where} refused the credentials (401)") from exc
     except AuthorizationException as exc:
@@ -114,6 +162,34 @@ def check_reachable(client: Any, options: ConnectionOptions) -> dict[str, Any]:
     except TransportError as exc:
         raise ConnectError(f"OpenSearch at {where} answered {exc.status_code}: "
                            f"{exc.error}") from exc
+    root = root if isinstance(root, Mapping) else {}
+    if "version" in root or root.get("status") != ROOT_UNAVAILABLE:
+        return detect_flavour(root=root)
+    flavour = None if options.embedded else _elasticsearch_without_root(options)
+    if flavour is None:
+        error = root.get("error")
+        reason = error.get("type") if isinstance(error, dict) else error
+        raise ConnectError(f"OpenSearch at {where} answered {ROOT_UNAVAILABLE}: {reason}")
+    return flavour
+
+
+ROOT_UNAVAILABLE = 405
+# What `GET /_nodes/_local` needs to answer to tell the version (and nothing else).
+NODE_VERSION_FILTER = ["nodes.*.version", "nodes.*.build_flavor"]
+
+
+def _elasticsearch_without_root(options: ConnectionOptions) -> UpstreamFlavour | None:
+    """The flavour when `_nodes/_local` answers as Elasticsearch (the client checks the product header);
+    None when it does not."""
+    es = make_elasticsearch_client(options)
+    try:
+        answer = es.nodes.info(node_id="_local", filter_path=NODE_VERSION_FILTER)
+    except (ApiError, ESTransportError):  # not Elasticsearch, or no right to ask: the root's error stands
+        return None
+    finally:
+        es.close()
+    flavour = detect_flavour(headers=answer.meta.headers, version=nodes_version(answer.body))
+    return flavour if flavour.is_elasticsearch else None
 
 
 def _cause(exc: OSConnectionError) -> str:

@@ -1,4 +1,4 @@
-"""Target index set-up: create it with the k-NN mapping and `_meta` contract, or check it matches."""
+"""Target index set-up: create it with the vector mapping and `_meta` contract, or check it matches."""
 
 from __future__ import annotations
 
@@ -6,16 +6,17 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from opensearchpy.exceptions import RequestError, TransportError
-
+from ingest.clients import BAD_REQUEST, body_of, is_elasticsearch
 from searchcore.cluster import NEURAL_SEARCH_PLUGIN, plugin_components
 from searchcore.contract import (
+    DEFAULT_ENGINE,
     ContractError,
     HnswSettings,
     IndexContract,
     index_body,
     vector_field_space_type,
     vector_field_spec,
+    vector_spec_dimension,
 )
 from searchcore.fusion import FusionConfig, pipeline_body, pipeline_name
 
@@ -42,11 +43,15 @@ def prepare_index(client: Any, index: str, contract: IndexContract,
     cannot hold vectors, MappingRefused when the cluster refuses the mapping.
     """
     hnsw = hnsw or HnswSettings()
+    elastic = is_elasticsearch(client)
+    if elastic and hnsw.engine != DEFAULT_ENGINE:
+        raise ContractError(f"--engine {hnsw.engine} is an OpenSearch k-NN engine; Elasticsearch indexes "
+                            "dense_vector fields with Lucene's HNSW (leave --engine out)")
     if not client.indices.exists(index=index):
         if dry_run:
             return "would create"
         return _create(client, index, contract, hnsw, extra_properties)
-    mapping = client.indices.get_mapping(index=index)
+    mapping = body_of(client.indices.get_mapping(index=index))
     existing = IndexContract.from_mapping(mapping)
     if existing is not None:
         contract.check_compatible(existing, index=index)
@@ -60,8 +65,10 @@ def prepare_index(client: Any, index: str, contract: IndexContract,
         if other is not None:
             raise ContractError(
                 f"index [{index}] has a field [{contract.vector_field}] of type "
-                f"[{other.get('type', 'object')}], not knn_vector; choose another --vector-field")
-        if not _knn_enabled(client, index):
+                f"[{other.get('type', 'object')}], not {_vector_type(client)}; choose another "
+                "--vector-field")
+        # Elasticsearch has no index.knn: a dense_vector field can join any index.
+        if not elastic and not _knn_enabled(client, index):
             raise ContractError(
                 f"index [{index}] exists but is not k-NN enabled, and OpenSearch cannot turn on "
                 f"index.knn on an existing index; vectorize it into a new index with "
@@ -77,22 +84,25 @@ def prepare_index(client: Any, index: str, contract: IndexContract,
 
 def _create(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings,
             extra_properties: Mapping[str, Any] | None) -> str:
-    body = index_body(contract, hnsw, extra_properties=extra_properties)
+    body = index_body(contract, hnsw, extra_properties=extra_properties,
+                      elasticsearch=is_elasticsearch(client))
     try:
         client.indices.create(index=index, body=body)
-    except RequestError as exc:
+    except BAD_REQUEST as exc:
         if exc.error == "resource_already_exists_exception":  # another run created it first
             return prepare_index(client, index, contract, hnsw, extra_properties=extra_properties)
-        raise _refused("create", index, contract, hnsw, exc) from exc
-    log.info("created index %s (%s, dimension %d, engine %s)", index, contract.vector_field,
-             contract.dimension, hnsw.engine)
+        raise _refused("create", index, contract, hnsw, exc, client) from exc
+    log.info("created index %s (%s field %s, dimension %d, %s)", index, _vector_type(client),
+             contract.vector_field, contract.dimension,
+             "HNSW" if is_elasticsearch(client) else f"engine {hnsw.engine}")
     return "created"
 
 
 def _check_adoptable(index: str, spec: Mapping[str, Any], contract: IndexContract) -> None:
-    """An existing k-NN field can take this run's vectors only with the same dimension and space."""
-    dimension = int(spec["dimension"])
-    if dimension != contract.dimension:
+    """An existing vector field can take this run's vectors only with the same dimension and space, and only
+    when it is searchable by kNN."""
+    dimension = vector_spec_dimension(spec)
+    if dimension is not None and dimension != contract.dimension:  # None: the first document sets it
         raise ContractError(
             f"index [{index}] has a [{contract.vector_field}] field of dimension {dimension} "
             f"but model [{contract.model}] gives dimension {contract.dimension}")
@@ -103,12 +113,15 @@ def _check_adoptable(index: str, spec: Mapping[str, Any], contract: IndexContrac
             f"index [{index}] has a [{contract.vector_field}] field with space_type "
             f"[{space_type}] but this run uses [{contract.space_type}]; pass --space-type "
             f"{space_type} or write into a new index")
+    if spec.get("index") is False:  # a dense_vector kept for scripts only: no kNN search on it
+        raise ContractError(f"index [{index}] has a [{contract.vector_field}] field that is not indexed "
+                            "for kNN search (index: false); write into a new index")
 
 
 def _add_vector_field(client: Any, index: str, contract: IndexContract, hnsw: HnswSettings,
                       mapping: Mapping[str, Any]) -> None:
     """Add the k-NN field, the missing text fields and the contract to a k-NN enabled index."""
-    wanted = index_body(contract, hnsw)["mappings"]
+    wanted = index_body(contract, hnsw, elasticsearch=is_elasticsearch(client))["mappings"]
     present = _properties(mapping)
     # Re-sending an existing field with another definition is a mapping conflict: add only new ones.
     properties = {name: spec for name, spec in wanted["properties"].items()
@@ -116,8 +129,8 @@ def _add_vector_field(client: Any, index: str, contract: IndexContract, hnsw: Hn
     body = {"_meta": _merged_meta(mapping, contract), "properties": properties}
     try:
         client.indices.put_mapping(index=index, body=body)
-    except RequestError as exc:
-        raise _refused("add the k-NN field to", index, contract, hnsw, exc) from exc
+    except BAD_REQUEST as exc:
+        raise _refused("add the vector field to", index, contract, hnsw, exc, client) from exc
     log.info("added the k-NN field %s to index %s", contract.vector_field, index)
 
 
@@ -141,15 +154,20 @@ def _properties(mapping: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _refused(action: str, index: str, contract: IndexContract, hnsw: HnswSettings,
-             exc: TransportError) -> MappingRefused:
+             exc: Exception, client: Any) -> MappingRefused:
+    engine = "" if is_elasticsearch(client) else f"engine [{hnsw.engine}], "
     return MappingRefused(
-        f"the cluster refused to {action} index [{index}] with knn_vector field "
-        f"[{contract.vector_field}] (engine [{hnsw.engine}], space_type [{contract.space_type}], "
+        f"the cluster refused to {action} index [{index}] with {_vector_type(client)} field "
+        f"[{contract.vector_field}] ({engine}space_type [{contract.space_type}], "
         f"dimension {contract.dimension}): {cluster_reason(exc)}")
 
 
-def cluster_reason(exc: TransportError) -> str:
-    """The most specific reason in an OpenSearch error, on one line."""
+def _vector_type(client: Any) -> str:
+    return "dense_vector" if is_elasticsearch(client) else "knn_vector"
+
+
+def cluster_reason(exc: Any) -> str:
+    """The most specific reason in an OpenSearch or Elasticsearch error, on one line."""
     info = exc.info if isinstance(exc.info, Mapping) else {}
     error = info.get("error")
     reason = None
@@ -184,6 +202,8 @@ def ensure_pipeline(client: Any, name: str = DEFAULT_PIPELINE, *, dry_run: bool 
 
     Under another name than DEFAULT_PIPELINE the body is the same, but the sidecar does not look for it there.
     """
+    if is_elasticsearch(client):
+        return "skipped: Elasticsearch has no search pipelines"
     if NEURAL_SEARCH_PLUGIN not in cluster_plugins(client):
         return "skipped: the cluster has no neural-search plugin"
     if name != DEFAULT_PIPELINE:

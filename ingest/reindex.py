@@ -1,4 +1,9 @@
-"""Vectorizing an existing index: read it with a scroll, then point an alias at the new index."""
+"""Vectorizing an existing index: read it with a scroll, then point an alias at the new index.
+
+Documents are copied by scrolling through the client library's `helpers.scan` and writing with `_bulk`, never with
+`_reindex`: every document needs its vector computed on the way, and some clusters (Elasticsearch without the
+reindex module) have no `_reindex` at all.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from opensearchpy import helpers
-from opensearchpy.exceptions import NotFoundError
-
+from ingest.clients import NOT_FOUND, body_of, is_elasticsearch, scan
 from ingest.records import DEFAULT_MAX_DOC_BYTES, SNIPPET_CHARS, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -37,7 +40,7 @@ class IndexSource:
         return f"index {self.index}"
 
     def concrete_indices(self) -> list[str]:
-        return sorted(self.client.indices.get_mapping(index=self.index))
+        return sorted(body_of(self.client.indices.get_mapping(index=self.index)))
 
     def fingerprint(self) -> dict[str, Any]:
         return {"format": "index", "index": self.index, "indices": self.concrete_indices()}
@@ -48,7 +51,7 @@ class IndexSource:
     def properties(self) -> dict[str, Any]:
         """The source's field mappings, merged over its indices, to carry into the new index."""
         merged: dict[str, Any] = {}
-        for body in self.client.indices.get_mapping(index=self.index).values():
+        for body in body_of(self.client.indices.get_mapping(index=self.index)).values():
             merged.update((body.get("mappings") or {}).get("properties") or {})
         return merged
 
@@ -59,7 +62,7 @@ class IndexSource:
         that names an analyzer the new index lacks.
         """
         merged: dict[str, dict[str, Any]] = {}
-        for body in self.client.indices.get_settings(index=self.index).values():
+        for body in body_of(self.client.indices.get_settings(index=self.index)).values():
             analysis = ((body.get("settings") or {}).get("index") or {}).get("analysis") or {}
             for kind, definitions in analysis.items():
                 merged.setdefault(kind, {}).update(definitions or {})
@@ -70,8 +73,8 @@ class IndexSource:
         documents already in the target instead."""
         if start:
             raise ValueError("an index source cannot skip by position")
-        hits = helpers.scan(self.client, index=self.index, query={"query": {"match_all": {}}},
-                            size=self.page_size, scroll=self.scroll, preserve_order=False)
+        hits = scan(self.client, index=self.index, query=self._query(), size=self.page_size,
+                    scroll=self.scroll, preserve_order=False)
         for position, hit in enumerate(hits):
             record = SourceRecord(position=position, where=f"document {hit['_id']}",
                                   default_id=hit["_id"])
@@ -87,6 +90,19 @@ class IndexSource:
                     record.fields = fields
             yield record
 
+    def _query(self) -> dict[str, Any]:
+        query: dict[str, Any] = {"query": {"match_all": {}}}
+        if is_elasticsearch(self.client) and _has_dense_vector(self.properties()):
+            # Elasticsearch 9 leaves dense_vector values out of `_source` unless asked: the source's own
+            # vector fields (other models, other uses) must be copied, not dropped.
+            query["_source"] = {"exclude_vectors": False}
+        return query
+
+
+def _has_dense_vector(properties: dict[str, Any]) -> bool:
+    return any(spec.get("type") == "dense_vector" or _has_dense_vector(spec.get("properties") or {})
+               for spec in properties.values() if isinstance(spec, dict))
+
 
 def existing_ids(client: Any, index: str, ids: list[str]) -> set[str]:
     """Which of `ids` the index already holds (one `ids` query, no `_source`)."""
@@ -100,8 +116,8 @@ def existing_ids(client: Any, index: str, ids: list[str]) -> set[str]:
 def alias_targets(client: Any, alias: str) -> list[str]:
     """The indices `alias` points at (empty when it is no alias)."""
     try:
-        return sorted(client.indices.get_alias(name=alias))
-    except NotFoundError:
+        return sorted(body_of(client.indices.get_alias(name=alias)))
+    except NOT_FOUND:
         return []
 
 

@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from opensearchpy import helpers
-from opensearchpy.exceptions import ConnectionError as OSConnectionError
-from opensearchpy.exceptions import TransportError
 from tenacity import (
     Retrying,
     retry_if_exception,
@@ -18,6 +15,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from ingest.clients import (
+    API_ERRORS,
+    CONNECTION_ERRORS,
+    describe_connection_error,
+    status_of,
+    streaming_bulk,
+)
 from ingest.documents import Document
 
 log = logging.getLogger(__name__)
@@ -57,14 +61,9 @@ class _ItemsToRetry(Exception):
 
 
 def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, (_ItemsToRetry, OSConnectionError)):
+    if isinstance(exc, (_ItemsToRetry, *CONNECTION_ERRORS)):
         return True
-    return isinstance(exc, TransportError) and _status(exc) in RETRYABLE_STATUSES
-
-
-def _status(exc: TransportError) -> int | None:
-    status = exc.status_code
-    return status if isinstance(status, int) else None
+    return isinstance(exc, API_ERRORS) and status_of(exc) in RETRYABLE_STATUSES
 
 
 def _reason(info: dict[str, Any]) -> str:
@@ -80,7 +79,7 @@ def _reason(info: dict[str, Any]) -> str:
 
 
 class BulkWriter:
-    """Writes documents with their vectors into one index through `helpers.streaming_bulk`.
+    """Writes documents with their vectors into one index through the client library's `streaming_bulk`.
 
     Ids are stable, so re-sending a document that may already be written is harmless: that is
     what makes retrying a whole request, and resuming a run, safe.
@@ -130,10 +129,10 @@ class BulkWriter:
                 outcome.failures.append(
                     (docs[i], f"{last_reason[i]} (gave up after {self.retry.max_attempts} "
                               "attempts)"))
-        except OSConnectionError as exc:
-            raise ClusterUnavailable(f"cannot reach the cluster: {exc.error}: {exc.info}") from exc
-        except TransportError as exc:
-            if _status(exc) in RETRYABLE_STATUSES:
+        except CONNECTION_ERRORS as exc:
+            raise ClusterUnavailable(f"cannot reach the cluster: {describe_connection_error(exc)}") from exc
+        except API_ERRORS as exc:
+            if status_of(exc) in RETRYABLE_STATUSES:
                 raise ClusterUnavailable(f"the cluster keeps answering {exc.status_code}: "
                                          f"{exc.error}") from exc
             raise WriteRefused(f"the cluster refused the bulk request: {exc.status_code} "
@@ -142,7 +141,7 @@ class BulkWriter:
 
     def _send(self, actions: list[dict[str, Any]], pending: list[int], outcome: WriteOutcome,
               last_reason: dict[int, str], docs: Sequence[Document]) -> list[int]:
-        results = helpers.streaming_bulk(
+        results = streaming_bulk(
             self.client, [actions[i] for i in pending],
             chunk_size=max(min(len(pending), self.chunk_size), 1),
             max_chunk_bytes=self.max_chunk_bytes, raise_on_error=False,

@@ -21,6 +21,12 @@ ENGINES = ("lucene", "faiss", "nmslib")
 SPACE_TYPES = ("cosinesimil", "l2", "innerproduct")
 # What the k-NN plugin assumes when a knn_vector field names no space_type.
 PLUGIN_DEFAULT_SPACE_TYPE = "l2"
+VECTOR_TYPES = ("knn_vector", "dense_vector")  # OpenSearch's k-NN field, Elasticsearch's
+# The contract's space types (OpenSearch's names, kept in `_meta` on both engines) as Elasticsearch's
+# dense_vector similarities. dot_product requires unit-length vectors, which is what `normalized` promises.
+ES_SIMILARITIES = {"cosinesimil": "cosine", "l2": "l2_norm", "innerproduct": "dot_product"}
+# What Elasticsearch 8+ assumes when an indexed float dense_vector names no similarity.
+ES_DEFAULT_SIMILARITY = "cosine"
 
 
 class ContractError(IllegalArgument):
@@ -136,10 +142,13 @@ class HnswSettings:
 
 
 def index_body(contract: IndexContract, settings: HnswSettings | None = None, *,
-               extra_properties: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The create-index body: `index.knn`, the `knn_vector` field, text fields and `_meta`."""
+               extra_properties: Mapping[str, Any] | None = None,
+               elasticsearch: bool = False) -> dict[str, Any]:
+    """The create-index body: the vector field (`knn_vector` with `index.knn`, or Elasticsearch's
+    `dense_vector`), text fields and `_meta`."""
     settings = settings or HnswSettings()
-    index_settings: dict[str, Any] = {"knn": True, **dict(settings.extra_settings)}
+    index_settings: dict[str, Any] = {} if elasticsearch else {"knn": True}
+    index_settings.update(settings.extra_settings)
     if settings.number_of_shards is not None:
         index_settings["number_of_shards"] = settings.number_of_shards
     if settings.number_of_replicas is not None:
@@ -147,7 +156,15 @@ def index_body(contract: IndexContract, settings: HnswSettings | None = None, *,
     properties: dict[str, Any] = dict(extra_properties or {})
     for name in contract.text_fields:
         properties.setdefault(name, {"type": "text"})
-    properties[contract.vector_field] = {
+    field = dense_vector_field if elasticsearch else knn_vector_field
+    properties[contract.vector_field] = field(contract, settings)
+    return {"settings": {"index": index_settings},
+            "mappings": {"_meta": contract.to_meta(), "properties": properties}}
+
+
+def knn_vector_field(contract: IndexContract, settings: HnswSettings) -> dict[str, Any]:
+    """OpenSearch's `knn_vector` field: HNSW with the engine, space type and parameters given."""
+    return {
         "type": "knn_vector",
         "dimension": contract.dimension,
         "method": {
@@ -157,27 +174,58 @@ def index_body(contract: IndexContract, settings: HnswSettings | None = None, *,
             "parameters": {"m": settings.m, "ef_construction": settings.ef_construction},
         },
     }
-    return {"settings": {"index": index_settings},
-            "mappings": {"_meta": contract.to_meta(), "properties": properties}}
+
+
+def dense_vector_field(contract: IndexContract, settings: HnswSettings) -> dict[str, Any]:
+    """Elasticsearch's `dense_vector` field, indexed for kNN in the contract's space.
+
+    `index_options` says `hnsw` explicitly: left out, Elasticsearch 9 quantizes the vectors (int8 or bbq),
+    which scores differently from the float vectors OpenSearch's lucene engine keeps.
+    """
+    if contract.space_type == "innerproduct" and not contract.normalized:
+        similarity = "max_inner_product"  # dot_product refuses vectors that are not unit length
+    else:
+        similarity = ES_SIMILARITIES[contract.space_type]
+    return {"type": "dense_vector", "dims": contract.dimension, "index": True, "similarity": similarity,
+            "index_options": {"type": "hnsw", "m": settings.m,
+                              "ef_construction": settings.ef_construction}}
 
 
 def vector_field_spec(mapping: Mapping[str, Any], field_name: str) -> Mapping[str, Any] | None:
-    """The `knn_vector` definition of `field_name` in the first index of the mapping that has one."""
+    """The `knn_vector` or `dense_vector` definition of `field_name` in the first index of the mapping that has
+    one."""
     for mappings in index_mappings(mapping).values():
         spec = (mappings.get("properties") or {}).get(field_name) or {}
-        if spec.get("type") == "knn_vector":
+        if spec.get("type") in VECTOR_TYPES:
             return spec
     return None
 
 
 def vector_field_dimension(mapping: Mapping[str, Any], field_name: str) -> int | None:
-    """The dimension of `field_name` when some index in the mapping has it as `knn_vector`."""
+    """The dimension of `field_name` when some index in the mapping has it as a vector field that states one."""
     spec = vector_field_spec(mapping, field_name)
-    return int(spec["dimension"]) if spec is not None else None
+    return vector_spec_dimension(spec) if spec is not None else None
+
+
+def vector_spec_dimension(spec: Mapping[str, Any]) -> int | None:
+    """A vector field's dimension: `dimension` (knn_vector) or `dims` (dense_vector, which may leave it to the
+    first document)."""
+    value = spec.get("dimension", spec.get("dims"))
+    return int(value) if value is not None else None
 
 
 def vector_field_space_type(spec: Mapping[str, Any]) -> str:
-    """The space a `knn_vector` field scores in: its method's, its own (3.x), else the plugin's default."""
+    """The space a vector field scores in, in the contract's names.
+
+    knn_vector: its method's, its own (3.x), else the plugin's default; dense_vector: its similarity, else
+    Elasticsearch's default (cosine).
+    """
+    if spec.get("type") == "dense_vector":
+        similarity = str(spec.get("similarity") or ES_DEFAULT_SIMILARITY)
+        if similarity == "max_inner_product":
+            return "innerproduct"
+        spaces = {es: space for space, es in ES_SIMILARITIES.items()}
+        return spaces.get(similarity, similarity)
     method = spec.get("method") or {}
     return str(method.get("space_type") or spec.get("space_type") or PLUGIN_DEFAULT_SPACE_TYPE)
 

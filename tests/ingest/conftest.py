@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from elasticsearch import Elasticsearch
+
+from tests.conftest import REFERENCE_KNN_ENGINE, Backend, elasticsearch_url, opensearch_url
 
 TOPICS = ["solar panels convert sunlight into electricity",
           "the heart pumps blood through the body",
@@ -125,5 +129,62 @@ class IngestTarget:
 @pytest.fixture
 def target(backend, index_name, tmp_path):
     ingest_target = IngestTarget(backend, index_name, tmp_path / "state")
+    yield ingest_target
+    ingest_target.cleanup()
+
+
+@dataclass(frozen=True)
+class ElasticBackend:
+    """The real Elasticsearch node, reached with the official client."""
+
+    url: str
+    name: str = "elasticsearch"
+    knn_engine: str = "lucene"  # ingest's default, the only one it accepts for Elasticsearch
+
+    def client(self) -> Elasticsearch:
+        return Elasticsearch(self.url, request_timeout=120)
+
+
+class ElasticTarget(IngestTarget):
+    """IngestTarget on Elasticsearch: vectors asked back from `_source`, kNN in Elasticsearch's syntax."""
+
+    def all_docs(self, index: str | None = None) -> dict[str, dict]:
+        client = self.client()
+        client.indices.refresh(index=index or self.index)
+        # Elasticsearch 9 leaves dense_vector values out of _source unless asked.
+        response = client.search(index=index or self.index, query={"match_all": {}}, size=10000,
+                                 source={"exclude_vectors": False})
+        return {hit["_id"]: hit["_source"] for hit in response["hits"]["hits"]}
+
+    def knn_ids(self, vector, *, k: int = 3, index: str | None = None) -> list[tuple[str, float]]:
+        response = self.client().search(index=index or self.index, source=False, knn={
+            "field": "embedding", "query_vector": [float(x) for x in vector], "k": k, "num_candidates": 50})
+        return [(hit["_id"], hit["_score"]) for hit in response["hits"]["hits"]]
+
+    def mappings(self, index: str | None = None) -> dict:
+        name = index or self.index
+        return self.client().indices.get_mapping(index=name).body[name]["mappings"]
+
+    def cleanup(self) -> None:
+        client = self.client().options(ignore_status=404)
+        for name in sorted(self._names, key=len, reverse=True):  # concrete indices before a bare alias name
+            client.indices.delete(index=name)
+
+
+def elastic_target(index_name: str, state_dir: Path) -> ElasticTarget:
+    return ElasticTarget(ElasticBackend(elasticsearch_url()), f"ing16-{index_name}", state_dir)
+
+
+@pytest.fixture(params=["localsearch", pytest.param("opensearch", marks=pytest.mark.opensearch),
+                        pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+def any_target(request, index_name, tmp_path):
+    """A target on each engine ingest writes to, for the tests whose expectations hold on all three."""
+    if request.param == "elasticsearch":
+        ingest_target = elastic_target(index_name, tmp_path / "state")
+    else:
+        url = request.getfixturevalue("localsearch_server").url if request.param == "localsearch" \
+            else opensearch_url()
+        ingest_target = IngestTarget(Backend(request.param, url, REFERENCE_KNN_ENGINE), index_name,
+                                     tmp_path / "state")
     yield ingest_target
     ingest_target.cleanup()

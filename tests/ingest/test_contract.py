@@ -121,3 +121,32 @@ def test_unknown_engine_is_refused():
 ])
 def test_vector_field_space_type(spec, space_type):
     assert vector_field_space_type(spec) == space_type
+
+
+# ---- Elasticsearch: dense_vector ----------------------------------------------------------------------------------
+@pytest.mark.parametrize(("space_type", "similarity"), [
+    ("cosinesimil", "cosine"), ("l2", "l2_norm"), ("innerproduct", "dot_product")])
+def test_the_elasticsearch_body_has_a_dense_vector_field_in_the_contracts_space(space_type, similarity):
+    contract = IndexContract(model="all-MiniLM-L6-v2", dimension=384, space_type=space_type)
+    body = index_body(contract, HnswSettings(m=24, ef_construction=128, number_of_shards=2),
+                      elasticsearch=True)
+    assert body["settings"] == {"index": {"number_of_shards": 2}}  # no index.knn: Elasticsearch refuses it
+    assert body["mappings"]["_meta"] == contract.to_meta()
+    field = body["mappings"]["properties"]["embedding"]
+    assert field == {"type": "dense_vector", "dims": 384, "index": True, "similarity": similarity,
+                     "index_options": {"type": "hnsw", "m": 24, "ef_construction": 128}}
+    assert vector_field_space_type(field) == space_type  # read back in the contract's names
+    assert vector_field_dimension(body, "embedding") == 384
+    assert IndexContract.from_mapping(body) == contract
+
+
+def test_unnormalized_inner_product_is_max_inner_product_on_elasticsearch():
+    contract = IndexContract(model="m", dimension=4, space_type="innerproduct", normalized=False)
+    field = index_body(contract, elasticsearch=True)["mappings"]["properties"]["embedding"]
+    assert field["similarity"] == "max_inner_product"
+    assert vector_field_space_type(field) == "innerproduct"
+
+
+def test_a_dense_vector_that_names_no_similarity_scores_in_cosine():
+    assert vector_field_space_type({"type": "dense_vector", "dims": 3}) == "cosinesimil"
+    assert vector_field_dimension({"mappings": {"properties": {"v": {"type": "dense_vector"}}}}, "v") is None

@@ -1,4 +1,5 @@
-"""Ingest end to end over HTTP with the real all-MiniLM-L6-v2, against localsearch and the real OpenSearch node.
+"""Ingest end to end over HTTP with the real all-MiniLM-L6-v2, against localsearch, the real OpenSearch node and
+the real Elasticsearch node.
 
 Tests that kill the cluster or need the embedded engine's data folder run on localsearch only (said at each).
 """
@@ -23,6 +24,12 @@ from tests.conftest import REPO
 from tests.ingest.conftest import small_docs, write_format
 
 FORMATS = ["jsonl", "csv", "parquet", "beir", "dir"]
+
+
+@pytest.fixture
+def target(any_target):
+    """What these tests expect holds on every engine ingest writes to."""
+    return any_target
 
 
 def all_docs(client, index) -> dict[str, dict]:

@@ -1,11 +1,22 @@
 """Documents the cluster itself rejects (field types that do not fit the mapping), against localsearch and the real
-OpenSearch node: exactly those go to the dead-letter file, and everything else, written now or before, stays."""
+OpenSearch and Elasticsearch nodes: exactly those go to the dead-letter file, and everything else, written now or
+before, stays."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.ingest.conftest import small_docs, write_format
+
+# The error type each engine gives a value that does not fit its field.
+REJECTION_TYPE = {"elasticsearch": "document_parsing_exception"}
+
+
+@pytest.fixture
+def target(any_target):
+    return any_target
 
 
 def with_fields(docs: list[dict], **fields) -> list[dict]:
@@ -40,7 +51,8 @@ def test_documents_the_cluster_rejects_are_dead_lettered_and_nothing_written_is_
     for entry in entries:
         field, _ = rejected[entry["id"]]
         assert entry["stage"] == "write"
-        assert entry["reason"].startswith("status 400: mapper_parsing_exception: ")
+        error_type = REJECTION_TYPE.get(target.backend.name, "mapper_parsing_exception")
+        assert entry["reason"].startswith(f"status 400: {error_type}: ")
         assert f"[{field}]" in entry["reason"]
         # the record as sent, without the vector, so it can be fixed and ingested again
         assert entry["record"] == next(doc for doc in bad if doc["id"] == entry["id"])
