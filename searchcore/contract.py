@@ -1,4 +1,5 @@
-"""The index contract between ingest and the sidecar: the `_meta` record and the k-NN mapping."""
+"""The index contract between ingest and the sidecar: the `_meta` record and the k-NN mapping (OpenSearch's
+`knn_vector`; an Elasticsearch `dense_vector` is read alike)."""
 
 from __future__ import annotations
 
@@ -161,23 +162,44 @@ def index_body(contract: IndexContract, settings: HnswSettings | None = None, *,
             "mappings": {"_meta": contract.to_meta(), "properties": properties}}
 
 
+def is_vector_field(spec: Mapping[str, Any]) -> bool:
+    """Whether a field definition can serve k-NN searches: OpenSearch's `knn_vector`, or Elasticsearch's
+    `dense_vector` with its HNSW index (`index: false` keeps only doc values, which no `knn` search reads)."""
+    kind = spec.get("type")
+    return kind == "knn_vector" or (kind == "dense_vector" and spec.get("index", True) is not False)
+
+
 def vector_field_spec(mapping: Mapping[str, Any], field_name: str) -> Mapping[str, Any] | None:
-    """The `knn_vector` definition of `field_name` in the first index of the mapping that has one."""
+    """The vector field definition of `field_name` in the first index of the mapping that has one."""
     for mappings in index_mappings(mapping).values():
         spec = (mappings.get("properties") or {}).get(field_name) or {}
-        if spec.get("type") == "knn_vector":
+        if is_vector_field(spec):
             return spec
     return None
 
 
+def vector_spec_dimension(spec: Mapping[str, Any]) -> int:
+    """A vector field's dimension: `dimension` on OpenSearch, `dims` on Elasticsearch."""
+    return int(spec["dims"] if spec.get("type") == "dense_vector" else spec["dimension"])
+
+
 def vector_field_dimension(mapping: Mapping[str, Any], field_name: str) -> int | None:
-    """The dimension of `field_name` when some index in the mapping has it as `knn_vector`."""
+    """The dimension of `field_name` when some index in the mapping has it as a vector field."""
     spec = vector_field_spec(mapping, field_name)
-    return int(spec["dimension"]) if spec is not None else None
+    return vector_spec_dimension(spec) if spec is not None else None
+
+
+# Elasticsearch's dense_vector `similarity` as the space types of the contract (cosine is its default)
+ELASTICSEARCH_SIMILARITIES = {"cosine": "cosinesimil", "l2_norm": "l2", "dot_product": "innerproduct",
+                              "max_inner_product": "innerproduct"}
 
 
 def vector_field_space_type(spec: Mapping[str, Any]) -> str:
-    """The space a `knn_vector` field scores in: its method's, its own (3.x), else the plugin's default."""
+    """The space a vector field scores in: a `knn_vector`'s method's, its own (3.x), else the plugin's default;
+    a `dense_vector`'s similarity."""
+    if spec.get("type") == "dense_vector":
+        similarity = str(spec.get("similarity") or "cosine")
+        return ELASTICSEARCH_SIMILARITIES.get(similarity, similarity)
     method = spec.get("method") or {}
     return str(method.get("space_type") or spec.get("space_type") or PLUGIN_DEFAULT_SPACE_TYPE)
 
