@@ -20,7 +20,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
-from searchcore.cluster import UpstreamFlavour, detect_flavour, nodes_version
+from searchcore.cluster import ClusterFlavour, detect_flavour, nodes_version
 from searchcore.errors import SearchError
 
 DEFAULT_DATA_DIR = "./data/localsearch"
@@ -59,7 +59,7 @@ class ConnectionOptions:
         return Path(self.data_dir or os.environ.get("RERANK_DATA_DIR") or DEFAULT_DATA_DIR)
 
 
-def connect(options: ConnectionOptions) -> tuple[Any, UpstreamFlavour]:
+def connect(options: ConnectionOptions) -> tuple[Any, ClusterFlavour]:
     """A checked client for the cluster, of the library its flavour needs: opensearch-py for OpenSearch and
     the embedded engine, the official elasticsearch client for Elasticsearch."""
     client = make_client(options)
@@ -110,7 +110,7 @@ def make_client(options: ConnectionOptions) -> Any:
     return OpenSearch(**kwargs)
 
 
-def make_elasticsearch_client(options: ConnectionOptions, flavour: UpstreamFlavour | None = None) -> Any:
+def make_elasticsearch_client(options: ConnectionOptions, flavour: ClusterFlavour | None = None) -> Any:
     """The official elasticsearch client for the options (the URL, auth and TLS already checked by make_client).
 
     The client speaks its own major version's REST API (it sends `compatible-with=N`), which an older
@@ -146,7 +146,7 @@ def close_client(client: Any, options: ConnectionOptions) -> None:
         client.close()
 
 
-def check_reachable(client: Any, options: ConnectionOptions) -> UpstreamFlavour:
+def check_reachable(client: Any, options: ConnectionOptions) -> ClusterFlavour:
     """`GET /` once, and the cluster's flavour from it; raise ConnectError with one clear line when the cluster
     cannot be used. An Elasticsearch node without the rest-root module answers `GET /` with 405 (expected, so
     not logged as a failure): asked for its version, it names itself in the product header."""
@@ -178,7 +178,7 @@ ROOT_UNAVAILABLE = 405
 NODE_VERSION_FILTER = ["nodes.*.version", "nodes.*.build_flavor"]
 
 
-def _elasticsearch_without_root(options: ConnectionOptions) -> UpstreamFlavour | None:
+def _elasticsearch_without_root(options: ConnectionOptions) -> ClusterFlavour | None:
     """The flavour when `_nodes/_local` answers as Elasticsearch (the client checks the product header);
     None when it does not."""
     es = make_elasticsearch_client(options)

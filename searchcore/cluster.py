@@ -29,9 +29,15 @@ def has_neural_search(cat_plugins: Any) -> bool:
     return NEURAL_SEARCH_PLUGIN in plugin_components(cat_plugins)
 
 
+# ---- flavour: which engine answers, and its version ------------------------------------------------------------
+UNKNOWN = "unknown"
+# where Elasticsearch gives its version when `GET /` does not (a node without the rest-root module answers 405)
+ELASTICSEARCH_NODES_PATH = "/_nodes/_local?filter_path=nodes.*.version,nodes.*.build_flavor"
+
+
 @dataclass(frozen=True)
-class UpstreamFlavour:
-    """Which search engine answers upstream, "opensearch" or "elasticsearch", and its version when known."""
+class ClusterFlavour:
+    """The engine behind a URL: `opensearch`, `elasticsearch` or `unknown`, and its version when it said."""
 
     name: str
     version: str | None = None
@@ -46,38 +52,36 @@ class UpstreamFlavour:
         return int(head) if head.isdigit() else None
 
     def describe(self) -> str:
-        product = "Elasticsearch" if self.is_elasticsearch else "OpenSearch"
-        return f"{product} {self.version}" if self.version else product
+        label = {OPENSEARCH: "OpenSearch", ELASTICSEARCH: "Elasticsearch"}.get(self.name, "an unknown engine")
+        return f"{label} {self.version}" if self.version else label
 
 
-def detect_flavour(root: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None,
-                   version: str | None = None) -> UpstreamFlavour:
-    """The flavour of a cluster from its `GET /` answer and/or any answer's headers; `version` wins when given.
+def detect_flavour(root: Any = None, headers: Mapping[str, str] | None = None, version: str | None = None,
+                   nodes: Any = None) -> ClusterFlavour:
+    """The flavour from `GET /`'s JSON answer (None or anything else when it was not one), any answer's headers,
+    and for a version `version`, else the root's, else `ELASTICSEARCH_NODES_PATH`'s answer in `nodes`. Never raises.
 
     The product header decides first: an Elasticsearch node without the rest-root module answers `GET /` with
-    405, yet its header still names it. Then the root answer: OpenSearch names itself in `version.distribution`,
-    Elasticsearch has a `build_flavor` there. Anything else is taken for OpenSearch, which the product assumed
-    before it knew Elasticsearch (localsearch answers as OpenSearch).
+    405, yet its header still names it. Then the root answer: OpenSearch names itself in `version.distribution`
+    (localsearch too), Elasticsearch has a `build_flavor` there. Anything else is `unknown`.
     """
-    root_version = (root or {}).get("version")
+    root_version = root.get("version") if isinstance(root, Mapping) else None
     root_version = root_version if isinstance(root_version, Mapping) else {}
-    number = version or root_version.get("number")
-    number = str(number) if number else None
+    number = version or (root_version.get("number") if isinstance(root_version.get("number"), str) else None)
     product = next((str(value) for key, value in (headers or {}).items()
                     if key.lower() == ELASTIC_PRODUCT_HEADER.lower()), None)
-    if product == "Elasticsearch":
-        return UpstreamFlavour(ELASTICSEARCH, number)
+    if product == "Elasticsearch" or (root_version.get("distribution") != OPENSEARCH
+                                      and "build_flavor" in root_version):
+        return ClusterFlavour(ELASTICSEARCH, number or nodes_version(nodes))
     if root_version.get("distribution") == OPENSEARCH:
-        return UpstreamFlavour(OPENSEARCH, number)
-    if root_version.get("build_flavor"):
-        return UpstreamFlavour(ELASTICSEARCH, number)
-    return UpstreamFlavour(OPENSEARCH, number)
+        return ClusterFlavour(OPENSEARCH, number)
+    return ClusterFlavour(UNKNOWN, number)
 
 
-def nodes_version(nodes_info: Mapping[str, Any] | None) -> str | None:
+def nodes_version(nodes_info: Any) -> str | None:
     """The version of the first node in a `GET /_nodes/...` answer (for clusters whose `GET /` is unavailable)."""
-    nodes = (nodes_info or {}).get("nodes")
+    nodes = nodes_info.get("nodes") if isinstance(nodes_info, Mapping) else None
     for node in (nodes.values() if isinstance(nodes, Mapping) else ()):
-        if isinstance(node, Mapping) and node.get("version"):
-            return str(node["version"])
+        if isinstance(node, Mapping) and isinstance(node.get("version"), str):
+            return node["version"]
     return None

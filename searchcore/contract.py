@@ -1,4 +1,5 @@
-"""The index contract between ingest and the sidecar: the `_meta` record and the k-NN mapping."""
+"""The index contract between ingest and the sidecar: the `_meta` record and the k-NN mapping (OpenSearch's
+`knn_vector`; an Elasticsearch `dense_vector` is read alike)."""
 
 from __future__ import annotations
 
@@ -189,6 +190,13 @@ def dense_vector_field(contract: IndexContract, settings: HnswSettings) -> dict[
     return {"type": "dense_vector", "dims": contract.dimension, "index": True, "similarity": similarity,
             "index_options": {"type": "hnsw", "m": settings.m,
                               "ef_construction": settings.ef_construction}}
+
+
+def is_vector_field(spec: Mapping[str, Any]) -> bool:
+    """Whether a field definition can serve k-NN searches: OpenSearch's `knn_vector`, or Elasticsearch's
+    `dense_vector` with its HNSW index (`index: false` keeps only doc values, which no `knn` search reads)."""
+    kind = spec.get("type")
+    return kind == "knn_vector" or (kind == "dense_vector" and spec.get("index", True) is not False)
 
 
 def vector_field_spec(mapping: Mapping[str, Any], field_name: str) -> Mapping[str, Any] | None:

@@ -21,11 +21,12 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     """Build the sidecar. Tests pass Settings (and may inject an upstream or a scorer loader)."""
     from sidecar.instrument import upstream_observer
     from sidecar.metrics import get_metrics
-    from sidecar.pipeline import build_pipeline
+    from sidecar.pipeline import basic_auth_headers, build_pipeline
     from sidecar.rerank.service import ModelService
     from sidecar.routes import register_routes
     from sidecar.services import EXTENSION_KEY, SidecarServices
     from sidecar.upstream import Upstream, UpstreamConfig
+    from sidecar.upstream_flavour import UpstreamFlavour
 
     settings = settings or Settings.load()
     if settings.opensearch_url is None and upstream is None:
@@ -41,11 +42,14 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
         import torch
         torch.set_num_threads(settings.inference_threads)  # the bi-encoder and torch cross-encoders
     models = ModelService(settings, metrics, scorer_loader)
-    pipeline = build_pipeline(settings, upstream, models, metrics=metrics)
+    flavour = UpstreamFlavour(upstream, basic_auth_headers(settings.setup_username, settings.setup_password))
+    if isinstance(upstream, Upstream):   # lost and found again, the cluster is asked what it is again
+        upstream.observer = flavour.observer(upstream.observer)
+    pipeline = build_pipeline(settings, upstream, models, metrics=metrics, flavour=flavour)
     app = Flask("sidecar")
     app.url_map.merge_slashes = False  # `//` in a path is forwarded as sent, not redirected
     app.url_map.strict_slashes = False
-    app.extensions[EXTENSION_KEY] = SidecarServices(settings, upstream, models, pipeline, metrics)
+    app.extensions[EXTENSION_KEY] = SidecarServices(settings, upstream, models, pipeline, metrics, flavour=flavour)
     register_routes(app)
     if settings.auth.enabled:
         from sidecar.auth import register_auth
@@ -55,7 +59,7 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
         from sidecar.rerank_routes import register_rerank_routes
         register_rerank_routes(app)
     if warm_up:
-        thread = threading.Thread(target=_warm_up, args=(models, pipeline.profiles, settings), name="warm-up",
+        thread = threading.Thread(target=_warm_up, args=(models, pipeline.profiles, settings, flavour), name="warm-up",
                                   daemon=True)
         thread.start()
     else:
@@ -63,7 +67,10 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     return app
 
 
-def _warm_up(models: ModelService, profiles: Any, settings: Settings) -> None:
+def _warm_up(models: ModelService, profiles: Any, settings: Settings, flavour: Any) -> None:
+    if flavour.current() is None:   # current() logs what it found
+        log.warning("upstream %s: could not tell which engine it is yet (asked again on use)",
+                    getattr(flavour.upstream, "origin", "?"))
     contracts = profiles.known_contracts({})
     rerankers = [settings.defaults.reranker] + [p.reranker for p in settings.profiles]
     bi_encoders = [c.model for c in contracts.values()] + [p.bi_encoder for p in settings.profiles if p.bi_encoder]

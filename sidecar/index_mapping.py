@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from searchcore.contract import index_mappings
+from searchcore.contract import index_mappings, is_vector_field
 
 # Always there, whatever the mapping says: a query on them is never a query on a missing field.
 METADATA_FIELDS = frozenset({"_id", "_index", "_source", "_routing", "_ignored", "_seq_no", "_version",
@@ -37,16 +37,17 @@ def _paths(properties: Mapping[str, Any], prefix: str) -> Iterator[str]:
 
 
 def has_knn_field(mapping: Mapping[str, Any], field: str) -> bool:
-    """Whether every index in the answer has `field` (a dotted path) as a `knn_vector`."""
+    """Whether every index in the answer has `field` (a dotted path) as a vector field k-NN searches read
+    (`knn_vector`, or Elasticsearch's indexed `dense_vector`)."""
     bodies = list(index_mappings(mapping).values())
-    return bool(bodies) and all(_field_type(body, field) == "knn_vector" for body in bodies)
+    return bool(bodies) and all(is_vector_field(_field_spec(body, field)) for body in bodies)
 
 
-def _field_type(body: Mapping[str, Any], path: str) -> str | None:
+def _field_spec(body: Mapping[str, Any], path: str) -> Mapping[str, Any]:
     node: Any = body
     for part in path.split("."):
         properties = node.get("properties") if isinstance(node, Mapping) else None
         if not isinstance(properties, Mapping) or part not in properties:
-            return None
+            return {}
         node = properties[part]
-    return node.get("type") if isinstance(node, Mapping) else None
+    return node if isinstance(node, Mapping) else {}

@@ -34,6 +34,7 @@ from sidecar.retrieve import (
     index_path,
 )
 from sidecar.settings import Profile, Settings
+from sidecar.upstream_flavour import UpstreamFlavour
 from sidecar.window_cache import WindowCache, WindowKey, caller_identity
 from sidecar.window_sizing import UNMEASURED_WINDOW
 
@@ -362,14 +363,14 @@ def has_lone_surrogate(value: Any) -> bool:
 
 
 def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: Metrics,
-                   rerank: Callable[..., Any] | None = None) -> RerankPipeline:
+                   rerank: Callable[..., Any] | None = None, flavour: UpstreamFlavour | None = None) -> RerankPipeline:
     """The search pipeline as the app serves it; relevance/ builds the systems it evaluates with it too.
 
     `models` embeds and reranks (the sidecar's model service); `rerank` replaces its reranking (an evaluation
     of the first stage alone). The setup credentials read mappings and create pipelines that callers may not.
     """
     setup_headers = basic_auth_headers(settings.setup_username, settings.setup_password)
-    retriever = Retriever(upstream, setup_headers)
+    retriever = Retriever(upstream, setup_headers, flavour)
     profiles = ProfileResolver(settings, upstream, setup_headers)
     sizing = getattr(models, "sizing", None)
     return RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=rerank or models.rerank,

@@ -14,6 +14,7 @@ from searchcore.cluster import has_neural_search
 from searchcore.errors import SearchError
 from searchcore.fusion import FusionConfig, fuse, pipeline_body, pipeline_name
 from sidecar.upstream import UpstreamMalformedResponse
+from sidecar.upstream_flavour import UpstreamFlavour
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +25,7 @@ HIT_KEYS = ("highlight", "fields", "docvalue_fields", "stored_fields", "script_f
 FORWARDED_PARAMS = ("preference", "routing", "ignore_unavailable", "allow_no_indices", "expand_wildcards",
                     "request_cache", "timeout", "ignore_throttled")
 MAX_RESULT_WINDOW = 10_000
+MAX_NUM_CANDIDATES = 10_000   # Elasticsearch refuses a k-NN `num_candidates` above it
 # the client's body keys that decide `hits.total` and `aggregations` as the cluster counts them
 SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout")
 # search pipelines one process creates at most (weights and rank constants can be chosen per request): past it,
@@ -79,12 +81,17 @@ class FirstStageRequest:
     def wants_aggregations(self) -> bool:
         return "aggs" in self.summary_body
 
-    def knn_query(self) -> dict[str, Any]:
+    def knn_query(self, elasticsearch: bool = False) -> dict[str, Any]:
+        """The k-NN leg with the client's filters: the k-NN plugin's form, or Elasticsearch's `knn` query."""
         assert self.vector is not None
-        spec: dict[str, Any] = {"vector": self.vector, "k": self.depth}
+        if elasticsearch:
+            spec: dict[str, Any] = {"field": self.vector_field, "query_vector": self.vector, "k": self.depth,
+                                    "num_candidates": num_candidates(self.depth)}
+        else:
+            spec = {"vector": self.vector, "k": self.depth}
         if self.filters:
             spec["filter"] = {"bool": {"filter": self.filters}}
-        return {"knn": {self.vector_field: spec}}
+        return {"knn": spec if elasticsearch else {self.vector_field: spec}}
 
     def leg_body(self, query: dict[str, Any], with_hit_options: bool) -> dict[str, Any]:
         body = dict(self.hit_options) if with_hit_options else {}
@@ -95,9 +102,12 @@ class FirstStageRequest:
 class Retriever:
     """Runs stage 1 against the cluster with the caller's own headers."""
 
-    def __init__(self, upstream: Any, setup_headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, upstream: Any, setup_headers: Mapping[str, str] | None = None,
+                 flavour: UpstreamFlavour | None = None) -> None:
         self.upstream = upstream
         self.setup_headers = dict(setup_headers or {})
+        self.flavour = flavour or UpstreamFlavour(upstream, setup_headers)
+        self._warned_server_on_elasticsearch = False
         self._has_neural: bool | None = None
         self._pipelines: set[str] = set()
         self._full = False
@@ -141,7 +151,10 @@ class Retriever:
     def retrieve(self, request: FirstStageRequest, mode: str, headers: Mapping[str, str]) -> FirstStageResult:
         if request.vector is None:
             return self._lexical(request, headers)
-        if mode == "server":
+        elasticsearch = self.flavour.is_elasticsearch()
+        if mode == "server" and elasticsearch:
+            self._warn_server_on_elasticsearch()
+        elif mode == "server":
             name = self.ensure_pipeline(request.fusion, headers)
             if name is not None:
                 try:
@@ -156,7 +169,13 @@ class Retriever:
                     name = self.ensure_pipeline(request.fusion, headers)
                     if name is not None:
                         return self._server(request, name, headers)
-        return self._client(request, headers)
+        return self._client(request, headers, elasticsearch)
+
+    def _warn_server_on_elasticsearch(self) -> None:
+        if not self._warned_server_on_elasticsearch:
+            self._warned_server_on_elasticsearch = True
+            log.warning("server retrieval needs OpenSearch's neural-search (hybrid query, search pipelines); the "
+                        "upstream is Elasticsearch: using client-side fusion")
 
     def _server(self, request: FirstStageRequest, pipeline: str, headers: Mapping[str, str]) -> FirstStageResult:
         # search pipelines apply to _search only (an _msearch header cannot name one)
@@ -195,9 +214,10 @@ class Retriever:
             raise UpstreamRefused(status, answer)
         return checked_search_answer(answer)
 
-    def _client(self, request: FirstStageRequest, headers: Mapping[str, str]) -> FirstStageResult:
+    def _client(self, request: FirstStageRequest, headers: Mapping[str, str],
+                elasticsearch: bool = False) -> FirstStageResult:
         lexical_body = request.leg_body(request.lexical_query, True)
-        items = [({}, lexical_body), ({}, request.leg_body(request.knn_query(), False))]
+        items = [({}, lexical_body), ({}, request.leg_body(request.knn_query(elasticsearch), False))]
         if request.wants_aggregations:
             items.append(({}, request.summary_body))
         answers = self._msearch(request, items, headers)
@@ -258,6 +278,11 @@ def checked_search_answer(answer: Any) -> dict[str, Any]:
         raise UpstreamMalformedResponse("malformed response from upstream: a search answer without "
                                         "[hits.hits] of documents")
     return answer
+
+
+def num_candidates(k: int) -> int:
+    """Elasticsearch's HNSW candidates per shard for a k-NN leg of `k`: twice k (at least 100), at most its cap."""
+    return min(MAX_NUM_CANDIDATES, max(2 * k, 100))
 
 
 def _header_params(params: Mapping[str, str]) -> dict[str, Any]:

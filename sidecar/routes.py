@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from searchcore.bodies import json_bytes
 from searchcore.errors import IllegalArgument, SearchError
+from sidecar.elastic_compat import add_product_header, answer_content_type, upstream_report
 from sidecar.logs import log_request, request_id
 from sidecar.metrics import render_metrics
 from sidecar.pipeline import Outcome, error_outcome
@@ -41,6 +42,7 @@ def register_routes(app: Flask) -> None:
             response.headers["X-Opaque-Id"] = g.request_id
         if g.rerank_status:
             response.headers["X-Rerank-Status"] = g.rerank_status
+        add_product_header(response, services.flavour)
         if getattr(g, "counted", False):
             services.metrics.in_flight.dec()
             g.counted = False
@@ -89,7 +91,8 @@ def register_routes(app: Flask) -> None:
         # the pod out of service: one bad index must not make every replica unready
         indices = {k: v for k, v in services.profiles.problems.items()}
         status = 200 if not problems else 503
-        answer = {"ready": not problems, "problems": problems, "index_problems": indices}
+        answer = {"ready": not problems, "problems": problems, "index_problems": indices,
+                  "upstream": upstream_report(services.flavour)}
         sizing = getattr(models, "sizing", None)
         if sizing is not None:   # the measured cross-encoder speeds and the window each profile reranks
             answer["rerank"] = sizing.report()
@@ -186,4 +189,4 @@ def _msearch(services: SidecarServices, index: str | None) -> Response:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(json_bytes(body), status=status, content_type=JSON_TYPE)
+    return Response(json_bytes(body), status=status, content_type=answer_content_type(request.headers, JSON_TYPE))

@@ -18,6 +18,7 @@ class SidecarServices:
     pipeline: Any       # sidecar.pipeline.RerankPipeline: every search and _msearch
     metrics: Any        # sidecar.metrics.Metrics
     auth: Any = None    # sidecar.auth's authenticator, when callers must authenticate
+    flavour: Any = None  # sidecar.upstream_flavour.UpstreamFlavour: OpenSearch or Elasticsearch, and its version
 
     @property
     def profiles(self) -> Any:

@@ -91,3 +91,59 @@ def sidecar(backend: Backend, corpus_index: str, tiny_cross_encoder: Path,
         yield server
     finally:
         server.stop()
+
+
+# ---- the real Elasticsearch node ------------------------------------------------------------------------------
+def write_elasticsearch_corpus(es, index: str, corpus_file: Path) -> None:
+    """The corpus as ingest writes it on OpenSearch, in Elasticsearch's form: text fields, an indexed
+    `dense_vector` (cosine) of the bi-encoder's embeddings, and the same `_meta` contract."""
+    from elasticsearch import helpers
+
+    from searchcore.contract import IndexContract
+    from searchcore.models import load_bi_encoder
+
+    contract = IndexContract(model="all-MiniLM-L6-v2", dimension=384, space_type="cosinesimil",
+                             text_fields=("title", "text"))
+    es.indices.create(index=index, mappings={"_meta": contract.to_meta(), "properties": {
+        "title": {"type": "text"}, "text": {"type": "text"},
+        "category": {"type": "keyword"}, "year": {"type": "integer"}, "published": {"type": "date"},
+        contract.vector_field: {"type": "dense_vector", "dims": 384, "index": True, "similarity": "cosine"}}})
+    rows = [json.loads(line) for line in corpus_file.read_text().splitlines()]
+    vectors = load_bi_encoder(contract.model).encode([f"{r['title']}\n{r['text']}" for r in rows],
+                                                     normalize_embeddings=True)
+    actions = ({"_index": index, "_id": row.pop("id"), **row, contract.vector_field: [float(x) for x in vector]}
+               for row, vector in zip(rows, vectors, strict=True))
+    helpers.bulk(es, actions, refresh=True)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_corpus(corpus_file: Path) -> Iterator[str]:
+    """The corpus on the real Elasticsearch node, under a name of this session's own (the node is shared)."""
+    import uuid
+
+    from elasticsearch import Elasticsearch
+
+    from tests.conftest import elasticsearch_url
+
+    es = Elasticsearch(elasticsearch_url(), request_timeout=120)
+    index = f"sidecar-es-{uuid.uuid4().hex[:10]}"
+    write_elasticsearch_corpus(es, index, corpus_file)
+    try:
+        yield index
+    finally:
+        es.indices.delete(index=f"{index}*", ignore_unavailable=True)
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_sidecar(elasticsearch_corpus: str, tmp_path_factory: pytest.TempPathFactory
+                          ) -> Iterator[SidecarServer]:
+    """gunicorn in front of the Elasticsearch node, reranking with the fast trained cross-encoder."""
+    from tests.conftest import elasticsearch_url, shared_model
+
+    server = SidecarServer(elasticsearch_url(), tmp_path_factory.mktemp("sidecar-elasticsearch"),
+                           reranker=str(shared_model("minilm-l2-dl20-ce")),
+                           config={"defaults": {"window": 10, "budget_ms": 60000}})
+    try:
+        yield server
+    finally:
+        server.stop()

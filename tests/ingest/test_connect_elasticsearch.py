@@ -14,7 +14,7 @@ from ingest.connect import (
 )
 from ingest.documents import Document
 from ingest.write import BulkWriter, ClusterUnavailable, RetryPolicy
-from searchcore.cluster import UpstreamFlavour
+from searchcore.cluster import ClusterFlavour
 from searchcore.local_server import free_port
 
 
@@ -43,7 +43,7 @@ def test_api_key_and_insecure(tmp_path):
 
 def test_an_elasticsearch_older_than_the_client_is_refused_in_one_line():
     with pytest.raises(ConnectError) as caught:
-        make_elasticsearch_client(ConnectionOptions(url="http://h:9200"), UpstreamFlavour("elasticsearch", "8.17.0"))
+        make_elasticsearch_client(ConnectionOptions(url="http://h:9200"), ClusterFlavour("elasticsearch", "8.17.0"))
     message = str(caught.value)
     assert message.startswith("http://h:9200 runs Elasticsearch 8.17.0, but the installed elasticsearch client ")
     assert message.endswith("install elasticsearch~=8.0 to ingest into it")
@@ -70,9 +70,9 @@ class RootAnswer:
 def test_a_root_answer_names_the_flavour():
     options = ConnectionOptions(url="http://h:9200")
     es_root = {"version": {"number": "9.1.0", "build_flavor": "default"}, "tagline": "You Know, for Search"}
-    assert check_reachable(RootAnswer(es_root), options) == UpstreamFlavour("elasticsearch", "9.1.0")
+    assert check_reachable(RootAnswer(es_root), options) == ClusterFlavour("elasticsearch", "9.1.0")
     os_root = {"version": {"distribution": "opensearch", "number": "3.6.0"}}
-    assert check_reachable(RootAnswer(os_root), options) == UpstreamFlavour("opensearch", "3.6.0")
+    assert check_reachable(RootAnswer(os_root), options) == ClusterFlavour("opensearch", "3.6.0")
 
 
 def test_a_405_from_something_that_is_not_elasticsearch_stays_an_error():
