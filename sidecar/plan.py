@@ -53,7 +53,7 @@ _BODY_REASONS = (("pit", PIT), ("search_after", SEARCH_AFTER), ("rescore", RESCO
 # Body keys whose effect the response keeps from the cluster (hit decorations, aggregations, totals).
 PASSTHROUGH_KEYS = ("aggs", "aggregations", "highlight", "fields", "docvalue_fields", "script_fields",
                     "stored_fields", "track_total_hits", "version", "seq_no_primary_term", "explain",
-                    "suggest", "profile", "timeout", "terminate_after", "track_scores")
+                    "suggest", "profile", "timeout", "terminate_after", "track_scores", "runtime_mappings")
 _OPT_OUT_VALUES = ("off", "false", "0", "no")
 _SOURCE_PARAMS = ("_source", "_source_includes", "_source_excludes")
 # the body keys the sidecar reads, serves or hands to stage 1 (any other is the cluster's to answer)
