@@ -22,7 +22,8 @@ from flask import Flask, Response, g, request
 
 from searchcore.errors import SearchError
 from sidecar.async_results import AsyncResultStore, KeptResult, now_ms
-from sidecar.routes import _forward_request, _json, _search_body, _upstream_headers
+from sidecar.routes import _forward_request, _search_body, _upstream_headers
+from sidecar.routes import _json as _plain_json
 from sidecar.services import services_of
 from sidecar.window_cache import caller_identity
 
@@ -36,6 +37,9 @@ DEFAULT_KEEP_ALIVE_MS = 5 * 24 * 3600 * 1000   # Elasticsearch's default keep_al
 _TIME_UNITS_MS = {"nanos": 1e-6, "micros": 1e-3, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _TIME_VALUE = re.compile(r"(\d+)(nanos|micros|ms|s|m|h|d)")
 _BOOLEANS = {"true": True, "": True, "false": False}
+# Elasticsearch's clients (elasticsearch-js's transport, which Kibana uses, and elasticsearch-py) refuse a 2xx
+# answer without it; only they call this Elasticsearch-only API, so the sidecar's own answers here carry it
+PRODUCT_HEADER = ("X-Elastic-Product", "Elasticsearch")
 
 
 def register_async_search_routes(app: Flask, store: AsyncResultStore | None = None) -> None:
@@ -150,6 +154,12 @@ def status_body(kept: KeptResult, async_id: str) -> dict[str, Any]:
         body["_shards"] = shards
     body["completion_status"] = kept.status
     return body
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    response = _plain_json(body, status)
+    response.headers[PRODUCT_HEADER[0]] = PRODUCT_HEADER[1]
+    return response
 
 
 def _read(store: AsyncResultStore, async_id: str, render: Any) -> Response:

@@ -214,3 +214,17 @@ def test_saved_objects_traffic_is_passed_through(sidecar, saved_objects_index):
         direct = requests.request(method, elasticsearch_url() + path, params=params, json=body, timeout=30)
         assert via.status_code == direct.status_code == 200
         assert _without_took(via.json()) == _without_took(direct.json())
+
+
+def test_the_official_client_submits_polls_and_deletes_through_the_sidecar(sidecar, index):
+    """elasticsearch-py refuses a 2xx answer without `X-Elastic-Product: Elasticsearch` (Kibana's
+    elasticsearch-js transport does the same): the sidecar's own async-search answers carry it."""
+    client = Elasticsearch(sidecar.url, request_timeout=120)
+    body = discover_body("time zones between regions", sort=SCORE_SORT)
+    submitted = client.async_search.submit(index=index, keep_on_completion=True, keep_alive="1m",
+                                           wait_for_completion_timeout="200ms", **body)
+    assert submitted.meta.headers["X-Rerank-Status"] == "reranked"
+    assert submitted["is_running"] is False and submitted["response"]["hits"]["hits"]
+    assert client.async_search.get(id=submitted["id"])["response"] == submitted["response"]
+    assert client.async_search.status(id=submitted["id"])["completion_status"] == 200
+    assert client.async_search.delete(id=submitted["id"])["acknowledged"] is True
