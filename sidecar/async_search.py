@@ -34,6 +34,9 @@ ASYNC_PARAMS = ("wait_for_completion_timeout", "keep_on_completion", "keep_alive
 TUNING_PARAMS = ("batched_reduce_size", "ccs_minimize_roundtrips", "max_concurrent_shard_requests",
                  "pre_filter_shard_size")
 DEFAULT_KEEP_ALIVE_MS = 5 * 24 * 3600 * 1000   # Elasticsearch's default keep_alive: 5d
+# body keys only Elasticsearch reads, which Kibana sends: async search is Elasticsearch's API, so the cluster reads
+# them (stage 1 sends them on); on `_search` they pass through until the sidecar knows which cluster it fronts
+ELASTICSEARCH_BODY_KEYS = frozenset({"runtime_mappings"})
 _TIME_UNITS_MS = {"nanos": 1e-6, "micros": 1e-3, "ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _TIME_VALUE = re.compile(r"(\d+)(nanos|micros|ms|s|m|h|d)")
 _BOOLEANS = {"true": True, "": True, "false": False}
@@ -85,7 +88,7 @@ def _submit(index: str, store: AsyncResultStore) -> Response:
         return _json(exc.body(), exc.status)
     search_params = {k: v for k, v in params.items() if k not in ASYNC_PARAMS and k not in TUNING_PARAMS}
     outcome = services_of().pipeline.answer(index, raw, search_params, _upstream_headers(request.headers),
-                                            g.request_id)
+                                            g.request_id, ELASTICSEARCH_BODY_KEYS)
     g.metrics_index, g.rerank_status, g.stages = outcome.metrics_index, outcome.rerank_status, outcome.stages
     if outcome.forward:
         return _forward_request(outcome.forward_body)

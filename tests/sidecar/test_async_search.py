@@ -158,3 +158,28 @@ def test_a_sidecar_id_it_does_not_hold_is_the_clusters_404(client, cluster):
         assert answer.json["error"] == {"root_cause": [{"type": "resource_not_found_exception", "reason": async_id}],
                                         "type": "resource_not_found_exception", "reason": async_id}
     assert len(cluster.seen) == before   # never asked: only the sidecar knows its ids
+
+
+# ---- runtime_mappings: read on async search (Elasticsearch's API), the cluster's to judge on _search ------------
+
+def test_runtime_mappings_are_planned_only_where_the_caller_knows_the_cluster_reads_them():
+    from sidecar.plan import CLUSTER_JUDGES, PassThrough, SearchPlan, plan_search
+    body = {"query": {"match": {"text": "read a file"}}, "runtime_mappings": {"hour": {"type": "long"}}}
+    assert plan_search(body, {}, {}, profile_window=10, max_window=100).reason == CLUSTER_JUDGES
+    planned = plan_search(body, {}, {}, profile_window=10, max_window=100,
+                          extra_body_keys=frozenset({"runtime_mappings"}))
+    assert isinstance(planned, SearchPlan) and not isinstance(planned, PassThrough)
+    assert planned.upstream_body["runtime_mappings"] == {"hour": {"type": "long"}}
+
+
+def test_runtime_mappings_reach_every_stage_one_leg():
+    from searchcore.fusion import FusionConfig
+    from sidecar.retrieve import FirstStageRequest
+    runtime = {"hour": {"type": "long"}}
+    request = FirstStageRequest(index="logs", lexical_query={"match_all": {}}, filters=[], vector=[0.1, 0.2],
+                                vector_field="embedding", depth=10, fusion=FusionConfig(), source=True,
+                                hit_options={"runtime_mappings": runtime, "highlight": {"fields": {"*": {}}}},
+                                summary_body={"size": 0, "runtime_mappings": runtime}, params={})
+    assert request.leg_body(request.knn_query(), False) == {"runtime_mappings": runtime, "from": 0, "size": 10,
+                                                            "query": request.knn_query(), "_source": True}
+    assert request.leg_body({"match_all": {}}, True)["runtime_mappings"] == runtime
