@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer_loader: Any = None,
                warm_up: bool = True) -> Flask:
     """Build the sidecar. Tests pass Settings (and may inject an upstream or a scorer loader)."""
+    from sidecar.async_search import register_async_search_routes
     from sidecar.instrument import upstream_observer
     from sidecar.metrics import get_metrics
     from sidecar.pipeline import basic_auth_headers, build_pipeline
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     app.url_map.strict_slashes = False
     app.extensions[EXTENSION_KEY] = SidecarServices(settings, upstream, models, pipeline, metrics, flavour=flavour)
     register_routes(app)
+    register_async_search_routes(app)   # Elasticsearch's _async_search (Kibana): reranked submissions answered here
     if settings.auth.enabled:
         from sidecar.auth import register_auth
         from sidecar.rerank_routes import MODEL_PATHS

@@ -89,7 +89,8 @@ class RerankPipeline:
         self._warned: dict[str, float] = {}
 
     # ---- entry point -------------------------------------------------------------------------
-    def search(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str]) -> Outcome:
+    def search(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
+               extra_body_keys: frozenset[str] = frozenset()) -> Outcome:
         started = time.monotonic()
         try:
             body = parse_json_body(raw_body)
@@ -106,7 +107,8 @@ class RerankPipeline:
         limits = self.settings.limits
         plan = plan_search(body, params, headers, profile_window=self.window_for(profile),
                            max_window=min(profile.max_window, limits.max_window), limits=limits,
-                           field_is_mapped=mapped_field_check(resolved.fields) if resolved.fields else None)
+                           field_is_mapped=mapped_field_check(resolved.fields) if resolved.fields else None,
+                           extra_body_keys=extra_body_keys)
         if isinstance(plan, PassThrough):
             return self._passthrough(raw_body, body, "passthrough", resolved.metrics_index, plan)
         outcome = Outcome(metrics_index=resolved.metrics_index)
@@ -142,11 +144,11 @@ class RerankPipeline:
         return outcome
 
     def answer(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
-               request_id: str) -> Outcome:
+               request_id: str, extra_body_keys: frozenset[str] = frozenset()) -> Outcome:
         """One search that never raises: errors answer OpenSearch-style, and the search is counted in the
         metrics (stage timings, rerank status, fail-open reason). Runs in `msearch`'s threads too."""
         try:
-            outcome = self.search(index, raw_body, dict(params), headers)
+            outcome = self.search(index, raw_body, dict(params), headers, extra_body_keys)
         except SearchError as exc:
             outcome = error_outcome(exc)
         except Exception:  # never a trace: log it, answer OpenSearch-style

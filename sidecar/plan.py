@@ -126,7 +126,8 @@ def strip_rerank_ext(body: Any) -> Any:
 
 def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers: Mapping[str, str], *,
                 profile_window: int, max_window: int, limits: Limits | None = None,
-                field_is_mapped: FieldCheck = None) -> SearchPlan | PassThrough:
+                field_is_mapped: FieldCheck = None,
+                extra_body_keys: frozenset[str] = frozenset()) -> SearchPlan | PassThrough:
     """Plan one search of an index that matches a profile (the caller answers NO_PROFILE itself).
 
     Raises ``ParsingError``/``IllegalArgument`` for what the sidecar interprets and finds wrong:
@@ -134,6 +135,7 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
     URL parameters that are no integer),
     query text that is blank (``ext.rerank.query_text``) or longer than ``limits.max_query_chars``.
     ``field_is_mapped`` (from the index's mapping) leaves out the text of clauses on fields the index lacks.
+    ``extra_body_keys`` are body keys the caller knows the cluster reads (stage 1 forwards them, see HIT_KEYS).
     """
     limits = limits or Limits()
     if body is not None and not isinstance(body, dict):
@@ -145,7 +147,7 @@ def plan_search(body: dict[str, Any] | None, params: Mapping[str, str], headers:
     reason = _early_reason(content, params, headers, overrides)
     if reason is not None:
         return PassThrough.of(reason, body)
-    if not read_as_the_cluster_reads(content, params, _KNOWN_KEYS):
+    if not read_as_the_cluster_reads(content, params, _KNOWN_KEYS | extra_body_keys):
         return PassThrough.of(CLUSTER_JUDGES, body)
     try:
         from_, size = _int_setting("from", content, params, 0), _int_setting("size", content, params, 10)

@@ -20,14 +20,17 @@ log = logging.getLogger(__name__)
 
 # body keys that shape each hit: forwarded with stage 1 so the cluster computes them per hit
 HIT_KEYS = ("highlight", "fields", "docvalue_fields", "stored_fields", "script_fields", "version",
-            "seq_no_primary_term", "explain", "track_total_hits", "timeout", "terminate_after", "min_score")
+            "seq_no_primary_term", "explain", "track_total_hits", "timeout", "terminate_after", "min_score",
+            "runtime_mappings")
 # URL parameters that mean the same on stage 1 as on the client's request
 FORWARDED_PARAMS = ("preference", "routing", "ignore_unavailable", "allow_no_indices", "expand_wildcards",
                     "request_cache", "timeout", "ignore_throttled")
 MAX_RESULT_WINDOW = 10_000
 MAX_NUM_CANDIDATES = 10_000   # Elasticsearch refuses a k-NN `num_candidates` above it
 # the client's body keys that decide `hits.total` and `aggregations` as the cluster counts them
-SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout")
+SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout", "runtime_mappings")
+# hit options every leg needs: a query, filter or aggregation may name a runtime field (Kibana sends them)
+EVERY_LEG_KEYS = ("runtime_mappings",)
 # search pipelines one process creates at most (weights and rank constants can be chosen per request): past it,
 # a fusion without its pipeline yet is done client-side, with the same scores
 MAX_PIPELINES = 64
@@ -94,7 +97,8 @@ class FirstStageRequest:
         return {"knn": spec if elasticsearch else {self.vector_field: spec}}
 
     def leg_body(self, query: dict[str, Any], with_hit_options: bool) -> dict[str, Any]:
-        body = dict(self.hit_options) if with_hit_options else {}
+        body = dict(self.hit_options) if with_hit_options else {
+            key: value for key, value in self.hit_options.items() if key in EVERY_LEG_KEYS}
         body.update({"from": 0, "size": self.depth, "query": query, "_source": self.source})
         return body
 

@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     if settings is None:
         clear_metrics_dir(metrics_dir, remove=owned)
         return 2
+    # kept async-search results: one folder all workers read (sidecar/async_results.py), gone with the server
+    async_dir = None if os.environ.get("RERANK_ASYNC_SEARCH_DIR") else tempfile.mkdtemp(prefix="rerank-sidecar-async-")
+    if async_dir is not None:
+        os.environ["RERANK_ASYNC_SEARCH_DIR"] = async_dir
     embedded = None
     try:
         if settings.opensearch_url is None:
@@ -54,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             embedded[0].terminate()
             embedded[0].wait(timeout=30)
         clear_metrics_dir(metrics_dir, remove=owned)
+        if async_dir is not None:
+            shutil.rmtree(async_dir, ignore_errors=True)
     return 0
 
 

@@ -47,7 +47,7 @@ class StandIn:
         body = request.get_data()
         with self.lock:
             self.seen.append({"method": request.method, "path": request.path, "headers": dict(request.headers),
-                              "body": body})
+                              "body": body, "query": request.query_string.decode("latin-1")})
         return self.answer(request)(environ, start_response)
 
     def hold(self, request: Request, seconds: float = 60.0) -> Response:

@@ -29,7 +29,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 # sidecar.pipeline.build_pipeline and the model service from sidecar.rerank.
 PROXY_APP = frozenset({"sidecar.app", "sidecar.routes", "sidecar.services", "sidecar.auth", "sidecar.proxy",
                        "sidecar.serve", "sidecar.gunicorn_worker", "sidecar.gunicorn_conf", "sidecar.demo",
-                       "sidecar.cli", "sidecar.rerank_routes"})
+                       "sidecar.cli", "sidecar.rerank_routes", "sidecar.async_search"})
 OURS = frozenset(PACKAGES) | {"bench", "tests", "deploy"}
 
 
