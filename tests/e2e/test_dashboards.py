@@ -224,7 +224,9 @@ def test_setup_credentials_are_never_used_for_a_callers_search(in_process, recor
                                                            "ext": {"rerank": {"retrieval": "server"}}}, headers=headers)
         assert response.status_code == 200, response.get_data(as_text=True)
         for call in _recorded_since(recording, start):
-            if call["path"].startswith("/_search/pipeline/"):
-                assert call["headers"].get("Authorization") == admin   # creating the pipeline: a setup task
+            # setup tasks: creating the pipeline, and asking which engine this is (`GET /`, `_nodes/_local`)
+            if call["path"].startswith(("/_search/pipeline/", "/_nodes/_local")) or call["path"] == "/":
+                assert call["headers"].get("Authorization") == admin
+                assert call["method"] == "GET" or call["path"].startswith("/_search/pipeline/")
             else:
                 assert call["headers"].get("Authorization") == caller, call["path"]
