@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,9 @@ def run(args: argparse.Namespace) -> int:
         serving = True   # before the line that says so: a signal right after it is a stop while serving
         print("\nServing until Ctrl-C (or SIGTERM).", flush=True)
         while True:
-            signal.pause()
+            # not signal.pause(): a signal landing between the interpreter's last check and the pause() call is
+            # handled only at the next signal, so pause() would block for good; a sleep returns and runs it
+            time.sleep(0.5)
     except Stopped as stop:
         print(f"\n{signal.Signals(stop.signum).name}: stopping localsearch and the sidecar", file=sys.stderr)
         return 0 if serving else 128 + stop.signum

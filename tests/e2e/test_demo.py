@@ -68,6 +68,10 @@ class Demo:
                 return
         raise AssertionError(f"no {text!r} within {timeout:.0f} s:\n" + "".join(self.output)[-3000:])
 
+    def drain(self) -> None:
+        while not self.lines.empty():
+            self.output.append(self.lines.get())
+
     def kill_all(self) -> None:
         for pid in [self.process.pid, *self.children, *descendants(self.process.pid)]:
             if alive(pid):
@@ -85,7 +89,11 @@ def test_a_signal_to_the_demo_stops_localsearch_and_the_sidecar(tmp_path, tiny_c
         demo.children = descendants(demo.process.pid)
         assert demo.children, "the demo has no child processes"
         demo.process.send_signal(signum)
-        code = demo.process.wait(timeout=90)
+        try:
+            code = demo.process.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            demo.drain()
+            raise AssertionError("the demo did not exit within 90 s of the signal:\n" + "".join(demo.output)[-3000:])
         left = [pid for pid in demo.children if alive(pid)]
         assert not left, f"still running after the demo exited: {left}"
         assert code == (0 if when == "serving" else 128 + signum)
