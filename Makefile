@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install test lint demo bench clean prometheus-tools audit fuzz load opensearch opensearch-stop elasticsearch elasticsearch-stop
+.PHONY: install test test-es8 lint demo bench clean prometheus-tools audit fuzz load opensearch opensearch-stop elasticsearch elasticsearch-stop elasticsearch8 elasticsearch8-stop
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -22,13 +22,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# the whole suite with a real OpenSearch node and a real Elasticsearch node (deploy/nodes/: Maven Central, loopback,
-# non-root), started first and stopped after; OPENSEARCH_URL or ELASTICSEARCH_URL already set means your own
-# cluster, and that node is not started
+# the whole suite with a real OpenSearch node and real Elasticsearch 9.x and 8.x nodes (deploy/nodes/: Maven
+# Central, loopback, non-root), started first and stopped after; OPENSEARCH_URL, ELASTICSEARCH_URL or
+# ELASTICSEARCH8_URL already set means your own cluster, and that node is not started
 NODE := $(PYTHON) deploy/nodes/opensearch.py
 ES_NODE := $(PYTHON) deploy/nodes/elasticsearch.py
+ES8_NODE := $(PYTHON) deploy/nodes/elasticsearch.py --version 8.19.9
 test: $(STAMP) prometheus-tools
-	$(NODE) run -- $(ES_NODE) run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(NODE) run -- $(ES_NODE) run -- $(ES8_NODE) run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the reference node on its own, in the background (prints OPENSEARCH_URL=...); `make opensearch-stop` stops it
 opensearch:
@@ -43,6 +44,13 @@ elasticsearch:
 
 elasticsearch-stop:
 	$(ES_NODE) stop
+
+# the Elasticsearch 8.x node on its own (prints ELASTICSEARCH8_URL=...; port 9270, beside the 9.x node)
+elasticsearch8:
+	$(ES8_NODE) start
+
+elasticsearch8-stop:
+	$(ES8_NODE) stop
 
 # prometheus and promtool (Debian package) for tests/ops and tests/e2e/test_prometheus.py; installed
 # when missing and we are root or have password-less sudo, else those tests skip and say why

@@ -20,6 +20,7 @@ from opensearchpy.exceptions import (
 )
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 
+from ingest.es_compat import PROBE_MAJOR, REACHABLE_MAJORS, transport_for
 from searchcore.cluster import ClusterFlavour, detect_flavour, nodes_version
 from searchcore.errors import SearchError
 
@@ -113,18 +114,22 @@ def make_client(options: ConnectionOptions) -> Any:
 def make_elasticsearch_client(options: ConnectionOptions, flavour: ClusterFlavour | None = None) -> Any:
     """The official elasticsearch client for the options (the URL, auth and TLS already checked by make_client).
 
-    The client speaks its own major version's REST API (it sends `compatible-with=N`), which an older
-    Elasticsearch refuses: that is said here, in one line, rather than on the first request.
+    The client marks its requests `compatible-with=<its major>`, and a server accepts its own major and the one
+    before: for a server one major older (8.x with the 9.x client) the client speaks that major's media types
+    (ingest/es_compat.py); an older one is refused here, in one line, rather than on the first request. Without
+    a flavour (asking a server its version) it speaks the major both kinds of server accept.
     """
-    if flavour is not None and flavour.major is not None and flavour.major < client_version[0]:
+    major = flavour.major if flavour is not None else None
+    if major is not None and major < min(REACHABLE_MAJORS):
         raise ConnectError(
             f"{options.describe()} runs {flavour.describe()}, but the installed elasticsearch client "
-            f"{'.'.join(map(str, client_version))} speaks to Elasticsearch {client_version[0]}.x or later; "
-            f"install elasticsearch~={flavour.major}.0 to ingest into it")
+            f"{'.'.join(map(str, client_version))} speaks to Elasticsearch {min(REACHABLE_MAJORS)}.x or later; "
+            f"install elasticsearch~={major}.0 to ingest into it")
     # Retried at the transport like opensearch-py does (502/503/504): 429 is left to the bulk writer's
     # backoff, which an immediate transport retry would defeat.
     kwargs: dict[str, Any] = {"hosts": [options.url], "request_timeout": options.timeout,
-                              "retry_on_status": (502, 503, 504)}
+                              "retry_on_status": (502, 503, 504),
+                              "transport_class": transport_for(PROBE_MAJOR if major is None else major)}
     if options.user:
         kwargs["basic_auth"] = (options.user, options.password or "")
     if options.api_key:

@@ -12,7 +12,12 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from searchcore.bodies import json_bytes
 from searchcore.errors import IllegalArgument, SearchError
-from sidecar.elastic_compat import add_product_header, answer_content_type, upstream_report
+from sidecar.elastic_compat import (
+    add_product_header,
+    answer_content_type,
+    refused_by_the_node,
+    upstream_report,
+)
 from sidecar.logs import log_request, request_id
 from sidecar.metrics import render_metrics
 from sidecar.pipeline import Outcome, error_outcome
@@ -27,13 +32,17 @@ def register_routes(app: Flask) -> None:
     services = services_of(app)
 
     @app.before_request
-    def _start() -> None:
+    def _start() -> Response | None:
         g.started = time.monotonic()
         g.request_id = request_id(request.headers)
         g.route, g.metrics_index, g.rerank_status, g.stages = "passthrough", "_none", None, {}
         if not request.path.startswith("/-/") and request.path != "/metrics":
             services.metrics.in_flight.inc()
             g.counted = True
+            if refused_by_the_node(request.headers, services.flavour):
+                g.rerank_status = "passthrough"
+                return _forward_request(None)   # the node's own refusal, as the client would get it there
+        return None
 
     @app.after_request
     def _finish(response: Response) -> Response:

@@ -10,11 +10,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
+from elasticsearch import Elasticsearch
 from opensearchpy import OpenSearch
 
+from ingest.es_compat import transport_for
+from searchcore.cluster import ELASTICSEARCH_NODES_PATH, nodes_version
 from searchcore.local_server import free_port, ok, wait_until_ready
 
 REPO = Path(__file__).resolve().parent.parent
@@ -145,13 +149,19 @@ def opensearch_url() -> str:
     return url
 
 
-def elasticsearch_url() -> str:
-    """The real Elasticsearch node's URL (`make test` starts one and sets ELASTICSEARCH_URL), or a skip that says
-    why there is none; a node that stopped answering fails the test, as for OpenSearch."""
-    url = os.environ.get("ELASTICSEARCH_URL")
+# ---- the Elasticsearch nodes: the 9.x node always, the 8.x node when the run was given one ---------------------
+# each node's name (in test ids) and the variable with its URL (deploy/nodes/elasticsearch.py sets it)
+ELASTICSEARCH_URL_VARIABLES = {"elasticsearch": "ELASTICSEARCH_URL", "elasticsearch8": "ELASTICSEARCH8_URL"}
+
+
+def elasticsearch_url(name: str = "elasticsearch") -> str:
+    """A real Elasticsearch node's URL (`make test` starts them and sets ELASTICSEARCH_URL, ELASTICSEARCH8_URL), or
+    a skip that says why there is none; a node that stopped answering fails the test, as for OpenSearch."""
+    variable = ELASTICSEARCH_URL_VARIABLES[name]
+    url = os.environ.get(variable)
     if not url:
-        reason = os.environ.get("RERANK_NO_ELASTICSEARCH_REASON") or \
-            "ELASTICSEARCH_URL is not set (make test starts a node and sets it)"
+        reason = os.environ.get(f"RERANK_NO_{name.upper()}_REASON") or \
+            f"{variable} is not set (make test starts a node and sets it)"
         pytest.skip(f"no real Elasticsearch node: {reason}")
     try:
         requests.get(url, timeout=10, verify=False)
@@ -159,6 +169,56 @@ def elasticsearch_url() -> str:
         pytest.fail(f"the Elasticsearch node at {url} does not answer ({exc}); it may have died: its logs are under "
                     f"{os.environ.get('RERANK_NODES_DIR', REPO / '.nodes')}/run/", pytrace=False)
     return url
+
+
+def elasticsearch_node_names() -> list[str]:
+    """The Elasticsearch nodes this run tests against: the 9.x node always (absent, its tests skip and say why; CI
+    fails), the 8.x node when the run was given its URL or tried to start it (its reason then says why not).
+    Without either, no 8.x test is collected: in CI nothing skips for a node the run never meant to start."""
+    wanted = ("ELASTICSEARCH8_URL", "RERANK_NO_ELASTICSEARCH8_REASON")
+    return ["elasticsearch"] + (["elasticsearch8"] if any(os.environ.get(v) for v in wanted) else [])
+
+
+def elasticsearch_params() -> list:
+    """`pytest.param`s of the Elasticsearch nodes (marked `elasticsearch`), for a fixture's `params`."""
+    return [pytest.param(name, marks=pytest.mark.elasticsearch, id=name) for name in elasticsearch_node_names()]
+
+
+@dataclass(frozen=True)
+class ElasticsearchNode:
+    """A real Elasticsearch node of this run: its URL, and the version it says it runs."""
+
+    name: str          # "elasticsearch" (the 9.x node) or "elasticsearch8"
+    url: str
+    version: str
+
+    @property
+    def major(self) -> int:
+        return int(self.version.split(".")[0])
+
+    @property
+    def media_type(self) -> str:
+        """The JSON media type the node's own major's clients send (and the node answers with)."""
+        return f"application/vnd.elasticsearch+json; compatible-with={self.major}"
+
+    def client(self, url: str | None = None, **kwargs: Any) -> Elasticsearch:
+        """The official client as the node's own major's client talks to `url` (the node's when None): the installed
+        9.x client, its media types marked `compatible-with=<the node's major>` as ingest does it
+        (ingest/es_compat.py), which is what an 8.x client sends to an 8.x node."""
+        return Elasticsearch(url or self.url, transport_class=transport_for(self.major),
+                             **{"request_timeout": 120, **kwargs})
+
+
+def elasticsearch_node(name: str = "elasticsearch") -> ElasticsearchNode:
+    url = elasticsearch_url(name)
+    nodes = requests.get(f"{url}{ELASTICSEARCH_NODES_PATH}", timeout=30).json()
+    return ElasticsearchNode(name, url, nodes_version(nodes) or "")
+
+
+@pytest.fixture(scope="session", params=elasticsearch_params())
+def es_node(request: pytest.FixtureRequest) -> ElasticsearchNode:
+    """Each Elasticsearch suite runs against every Elasticsearch node the run was given."""
+    return elasticsearch_node(request.param)
 
 
 @dataclass(frozen=True)

@@ -68,10 +68,16 @@ class Engine:
     heap: str = "1g"
     url_variable: str = "OPENSEARCH_URL"
     default_port: int = 9250        # the HTTP port tried first; each engine its own, so both run side by side
+    instance: str = ""              # tells two versions of one engine apart (state file, variables); default: name
 
     @property
     def folder_name(self) -> str:
         return f"{self.name}-{self.version}"
+
+    @property
+    def label(self) -> str:
+        """The name of this node among those a run starts: its state file, RERANK_<LABEL>_PORT and _REASON."""
+        return self.instance or self.name
 
 
 # ---- prerequisites ---------------------------------------------------------------------------------------------
@@ -253,7 +259,7 @@ def start(engine: Engine, *, home: Path = DEFAULT_HOME, port: int = 9250, keep_d
     folder = install(engine, home, java_home)
     http_port = free_port(port)
     transport_port = free_port(port + 100)
-    run_dir = home / "run" / f"{engine.name}-{http_port}"
+    run_dir = home / "run" / f"{engine.label}-{http_port}"
     if run_dir.exists() and not keep_data:
         shutil.rmtree(run_dir)
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -349,7 +355,7 @@ def log(message: str) -> None:
 
 # ---- command line ----------------------------------------------------------------------------------------------
 def state_file(engine: Engine, home: Path) -> Path:
-    return home / f"{engine.name}.json"
+    return home / f"{engine.label}.json"
 
 
 def run_with_node(engine: Engine, command: Sequence[str], *, home: Path, port: int, required: bool) -> int:
@@ -370,7 +376,7 @@ def run_with_node(engine: Engine, command: Sequence[str], *, home: Path, port: i
             log(f"cannot run {engine.name}, and this run requires it: {exc}")
             return 2
         log(f"running without a real {engine.name} node: {exc}")
-        env[f"RERANK_NO_{engine.name.upper()}_REASON"] = str(exc)
+        env[f"RERANK_NO_{engine.label.upper()}_REASON"] = str(exc)
         return subprocess.call(command, env=env)
     except NodeFailed as exc:
         log(f"{engine.name} did not start: {exc}")
@@ -390,7 +396,7 @@ def main(engine: Engine, argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=f"A {engine.name} {engine.version} node on loopback for tests.")
     parser.add_argument("--home", type=Path, default=Path(os.environ.get("RERANK_NODES_DIR", DEFAULT_HOME)),
                         help="where the node is installed and runs (default: .nodes in the repository)")
-    parser.add_argument("--port", type=int, default=int(os.environ.get(f"RERANK_{engine.name.upper()}_PORT", engine.default_port)),
+    parser.add_argument("--port", type=int, default=int(os.environ.get(f"RERANK_{engine.label.upper()}_PORT", engine.default_port)),
                         help="HTTP port to try first (a free one is taken if it is busy)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install", help="fetch and unpack the node and its plugins")

@@ -117,15 +117,11 @@ def write_elasticsearch_corpus(es, index: str, corpus_file: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_corpus(corpus_file: Path) -> Iterator[str]:
-    """The corpus on the real Elasticsearch node, under a name of this session's own (the node is shared)."""
+def elasticsearch_corpus(corpus_file: Path, es_node) -> Iterator[str]:
+    """The corpus on each real Elasticsearch node, under a name of this session's own (the nodes are shared)."""
     import uuid
 
-    from elasticsearch import Elasticsearch
-
-    from tests.conftest import elasticsearch_url
-
-    es = Elasticsearch(elasticsearch_url(), request_timeout=120)
+    es = es_node.client()
     index = f"sidecar-es-{uuid.uuid4().hex[:10]}"
     write_elasticsearch_corpus(es, index, corpus_file)
     try:
@@ -135,12 +131,12 @@ def elasticsearch_corpus(corpus_file: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_sidecar(elasticsearch_corpus: str, tmp_path_factory: pytest.TempPathFactory
+def elasticsearch_sidecar(es_node, elasticsearch_corpus: str, tmp_path_factory: pytest.TempPathFactory
                           ) -> Iterator[SidecarServer]:
-    """gunicorn in front of the Elasticsearch node, reranking with the fast trained cross-encoder."""
-    from tests.conftest import elasticsearch_url, shared_model
+    """gunicorn in front of each Elasticsearch node, reranking with the fast trained cross-encoder."""
+    from tests.conftest import shared_model
 
-    server = SidecarServer(elasticsearch_url(), tmp_path_factory.mktemp("sidecar-elasticsearch"),
+    server = SidecarServer(es_node.url, tmp_path_factory.mktemp(f"sidecar-{es_node.name}"),
                            reranker=str(shared_model("minilm-l2-dl20-ce")),
                            config={"defaults": {"window": 10, "budget_ms": 60000}})
     try:

@@ -1,6 +1,7 @@
-"""The proxy in front of a real Elasticsearch node, with Elasticsearch's official client unchanged: pointed at the
-sidecar it gets what it gets from the node (shapes, errors as its own exception classes, pass-through bytes),
-and searches come back reranked."""
+"""The proxy in front of each real Elasticsearch node (9.x, and 8.x when the run was given one), with
+Elasticsearch's official client unchanged: pointed at the sidecar it gets what it gets from the node (shapes,
+errors as its own exception classes, pass-through bytes), and searches come back reranked. The client speaks as
+the node's own major's client does (`compatible-with=<major>`: the 9.x client as an 8.x one, ElasticsearchNode)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import pytest
 import requests
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError, helpers
 
-from tests.conftest import elasticsearch_url
 from tests.e2e.conftest import QUERY
 
 pytestmark = [pytest.mark.elasticsearch, pytest.mark.slow]
@@ -19,13 +19,13 @@ BROAD = {"match": {"text": "a the of to and"}}   # most of the corpus: more hits
 
 
 @pytest.fixture(scope="module")
-def node() -> Elasticsearch:
-    return Elasticsearch(elasticsearch_url(), request_timeout=120)
+def node(es_node) -> Elasticsearch:
+    return es_node.client()
 
 
 @pytest.fixture(scope="module")
-def proxy(elasticsearch_sidecar) -> Elasticsearch:
-    return Elasticsearch(elasticsearch_sidecar.url, request_timeout=120)
+def proxy(es_node, elasticsearch_sidecar) -> Elasticsearch:
+    return es_node.client(elasticsearch_sidecar.url)
 
 
 def shape(answer: dict) -> dict:
@@ -35,21 +35,22 @@ def shape(answer: dict) -> dict:
             "_shards": answer["_shards"], "hit_keys": sorted({k for h in hits["hits"] for k in h})}
 
 
-def test_ready_and_the_start_up_log_name_the_engine_and_its_version(elasticsearch_sidecar):
-    (found,) = requests.get(f"{elasticsearch_url()}/_nodes/_local", timeout=30).json()["nodes"].values()
+def test_ready_and_the_start_up_log_name_the_engine_and_its_version(es_node, elasticsearch_sidecar):
+    (found,) = requests.get(f"{es_node.url}/_nodes/_local", timeout=30).json()["nodes"].values()
     ready = requests.get(f"{elasticsearch_sidecar.url}/-/ready", timeout=30)
     assert ready.status_code == 200, ready.text
     assert ready.json()["upstream"] == {"engine": "elasticsearch", "version": found["version"]}
     assert f"is Elasticsearch {found['version']}" in elasticsearch_sidecar.log()
 
 
-def test_a_search_is_reranked_and_shaped_as_the_nodes(node, proxy, elasticsearch_corpus):
+def test_a_search_is_reranked_and_shaped_as_the_nodes(es_node, node, proxy, elasticsearch_corpus):
     query = {"match": {"text": QUERY}}
     direct = node.search(index=elasticsearch_corpus, query=query, size=5)
     answer = proxy.search(index=elasticsearch_corpus, query=query, size=5)
     assert answer.meta.headers["X-Rerank-Status"] == "reranked"
     assert answer.meta.headers["X-Elastic-Product"] == "Elasticsearch"
-    assert answer.meta.headers["Content-Type"].startswith("application/vnd.elasticsearch+json")
+    assert answer.meta.headers["Content-Type"] == direct.meta.headers["Content-Type"] == \
+        f"application/vnd.elasticsearch+json;compatible-with={es_node.major}"
     assert shape(answer.body) == shape(direct.body)
     hits = answer["hits"]["hits"]
     scores = [h["_score"] for h in hits]
@@ -153,10 +154,10 @@ def test_writes_and_index_admin_pass_through(proxy, node, elasticsearch_corpus):
 @pytest.mark.parametrize("path", ["/_cat/indices/{index}?v&h=index,docs.count", "/{index}/_mapping",
                                   "/{index}/_settings?flat_settings=true", "/{index}/_doc/d3", "/_cat/plugins",
                                   "/{index}-missing/_doc/1"])
-def test_other_requests_pass_through_byte_for_byte(elasticsearch_sidecar, elasticsearch_corpus, path):
-    headers = {"Accept": "application/vnd.elasticsearch+json; compatible-with=9"}
+def test_other_requests_pass_through_byte_for_byte(es_node, elasticsearch_sidecar, elasticsearch_corpus, path):
+    headers = {"Accept": es_node.media_type}
     target = path.format(index=elasticsearch_corpus)
-    direct = requests.get(elasticsearch_url() + target, headers=headers, timeout=60)
+    direct = requests.get(es_node.url + target, headers=headers, timeout=60)
     proxied = requests.get(elasticsearch_sidecar.url + target, headers=headers, timeout=60)
     assert proxied.status_code == direct.status_code
     assert proxied.headers["Content-Type"] == direct.headers["Content-Type"]
@@ -164,13 +165,53 @@ def test_other_requests_pass_through_byte_for_byte(elasticsearch_sidecar, elasti
     assert proxied.content == direct.content
 
 
-def test_a_compatible_with_body_is_read_as_json(elasticsearch_sidecar, elasticsearch_corpus):
+def test_a_compatible_with_body_is_read_as_json(es_node, elasticsearch_sidecar, elasticsearch_corpus):
     """What the client sends, byte for byte, from a plain HTTP caller: the body is JSON whatever its media type."""
-    media = "application/vnd.elasticsearch+json; compatible-with=9"
+    media = es_node.media_type
     response = requests.post(f"{elasticsearch_sidecar.url}/{elasticsearch_corpus}/_search",
                              data=json.dumps({"query": {"match": {"text": QUERY}}, "size": 3}),
                              headers={"Content-Type": media, "Accept": media}, timeout=60)
     assert response.status_code == 200, response.text
     assert response.headers["X-Rerank-Status"] == "reranked"
-    assert response.headers["Content-Type"] == "application/vnd.elasticsearch+json;compatible-with=9"
+    assert response.headers["Content-Type"] == f"application/vnd.elasticsearch+json;compatible-with={es_node.major}"
     assert response.headers["X-Elastic-Product"] == "Elasticsearch"
+
+
+@pytest.mark.parametrize("route", ["_search", "_msearch"])
+def test_a_client_of_a_newer_major_gets_the_nodes_refusal(es_node, elasticsearch_sidecar, elasticsearch_corpus,
+                                                          route):
+    """A node refuses a `compatible-with` one major newer than its own (the 9.x client, unchanged, to an 8.x node):
+    the sidecar does not answer such a search itself, in a media type the node would not give; the client gets
+    the node's own 400, byte for byte."""
+    newer = es_node.major + 1
+    accept = f"application/vnd.elasticsearch+json; compatible-with={newer}"
+    if route == "_msearch":
+        body = f'{{}}\n{{"query": {{"match": {{"text": "{QUERY}"}}}}}}\n'
+        content_type = f"application/vnd.elasticsearch+x-ndjson; compatible-with={newer}"
+    else:
+        body, content_type = json.dumps({"query": {"match": {"text": QUERY}}}), accept
+    answers = [requests.post(f"{url}/{elasticsearch_corpus}/{route}", data=body, timeout=60,
+                             headers={"Accept": accept, "Content-Type": content_type})
+               for url in (es_node.url, elasticsearch_sidecar.url)]
+    direct, proxied = answers
+    assert direct.status_code == 400 and direct.json()["error"]["type"] == "media_type_header_exception"
+    assert (proxied.status_code, proxied.content) == (direct.status_code, direct.content)
+    assert proxied.headers["Content-Type"] == direct.headers["Content-Type"]
+    assert proxied.headers.get("X-Rerank-Status") == "passthrough"
+
+
+def test_the_installed_client_unchanged_gets_from_the_sidecar_what_it_gets_from_the_node(es_node,
+                                                                                        elasticsearch_sidecar,
+                                                                                        elasticsearch_corpus):
+    """The 9.x client as installed: answered by a 9.x node and the sidecar in front of it, refused by an 8.x node
+    and by the sidecar in front of it, with the same error."""
+    outcomes = []
+    for url in (es_node.url, elasticsearch_sidecar.url):
+        client = Elasticsearch(url, request_timeout=120)
+        try:
+            answer = client.search(index=elasticsearch_corpus, query={"match": {"text": QUERY}}, size=3)
+            outcomes.append(("answered", len(answer["hits"]["hits"])))
+        except BadRequestError as refused:
+            outcomes.append(("refused", refused.body))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == ("answered" if es_node.major >= 9 else "refused")

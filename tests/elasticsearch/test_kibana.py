@@ -17,7 +17,7 @@ import pytest
 import requests
 from elasticsearch import Elasticsearch, helpers
 
-from tests.conftest import SidecarServer, elasticsearch_url
+from tests.conftest import SidecarServer
 from tests.e2e.conftest import TOPICS
 from tests.e2e.kibana_requests import (
     ASYNC_GET_PARAMS,
@@ -37,8 +37,8 @@ QUERY = "read a text file line by line"
 
 
 @pytest.fixture(scope="module")
-def es() -> Elasticsearch:
-    return Elasticsearch(elasticsearch_url(), request_timeout=60)
+def es(es_node) -> Elasticsearch:
+    return es_node.client(request_timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -57,12 +57,13 @@ def index(es: Elasticsearch) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def sidecar(index: str, tiny_cross_encoder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SidecarServer]:
+def sidecar(es_node, index: str, tiny_cross_encoder: Path, tmp_path_factory: pytest.TempPathFactory
+            ) -> Iterator[SidecarServer]:
     """Two gunicorn workers: a kept result is read back by whichever worker a poll reaches."""
     config = {"defaults": {"window": 20, "budget_ms": 60000},
               "profiles": [{"index": "kb16-*", "bi_encoder": "all-MiniLM-L6-v2", "text_fields": ["title", "text"]}]}
-    server = SidecarServer(elasticsearch_url(), tmp_path_factory.mktemp("kb16-sidecar"), reranker=str(tiny_cross_encoder),
-                           config=config, workers=2)
+    server = SidecarServer(es_node.url, tmp_path_factory.mktemp(f"kb16-sidecar-{es_node.name}"),
+                           reranker=str(tiny_cross_encoder), config=config, workers=2)
     try:
         yield server
     finally:
@@ -79,7 +80,7 @@ def _search_params(params: dict[str, str]) -> dict[str, str]:
                                                           "keep_alive", "batched_reduce_size")}
 
 
-def test_a_score_sorted_discover_search_is_answered_complete_and_reranked(sidecar, index):
+def test_a_score_sorted_discover_search_is_answered_complete_and_reranked(es_node, sidecar, index):
     body = discover_body(QUERY, sort=SCORE_SORT)
     answer = requests.post(f"{sidecar.url}/{index}/_async_search", params=ASYNC_SUBMIT_PARAMS, json=body, timeout=120)
     assert answer.status_code == 200, answer.text
@@ -90,7 +91,7 @@ def test_a_score_sorted_discover_search_is_answered_complete_and_reranked(sideca
     assert envelope["is_partial"] is False and envelope["is_running"] is False
     assert envelope["start_time_in_millis"] <= envelope["completion_time_in_millis"]
     assert envelope["expiration_time_in_millis"] == envelope["start_time_in_millis"] + 60_000   # keep_alive=60000ms
-    direct = requests.post(f"{elasticsearch_url()}/{index}/_search", params=_search_params(ASYNC_SUBMIT_PARAMS),
+    direct = requests.post(f"{es_node.url}/{index}/_search", params=_search_params(ASYNC_SUBMIT_PARAMS),
                            json=body, timeout=60).json()
     response = envelope["response"]
     assert response["hits"]["total"] == direct["hits"]["total"]
@@ -132,9 +133,9 @@ def test_a_kept_result_is_polled_checked_and_deleted_by_id(sidecar, index):
 @pytest.mark.parametrize("body", [discover_body(QUERY, sort=time_sort()), histogram_body(QUERY),
                                   discover_body(None, sort=SCORE_SORT)],
                          ids=["time-sorted", "histogram-size-0", "no-text"])
-def test_submissions_not_reranked_reach_the_node_as_sent(sidecar, index, body):
+def test_submissions_not_reranked_reach_the_node_as_sent(es_node, sidecar, index, body):
     via = requests.post(f"{sidecar.url}/{index}/_async_search", params=ASYNC_SUBMIT_PARAMS, json=body, timeout=60)
-    direct = requests.post(f"{elasticsearch_url()}/{index}/_async_search", params=ASYNC_SUBMIT_PARAMS, json=body,
+    direct = requests.post(f"{es_node.url}/{index}/_async_search", params=ASYNC_SUBMIT_PARAMS, json=body,
                            timeout=60)
     assert via.headers["X-Rerank-Status"] == "passthrough"
     assert (via.status_code, via.content) == (direct.status_code, direct.content)   # the node's own "no handler"
@@ -142,20 +143,20 @@ def test_submissions_not_reranked_reach_the_node_as_sent(sidecar, index, body):
 
 @pytest.mark.parametrize("method,path", [("GET", "/_async_search/{id}"), ("GET", "/_async_search/status/{id}"),
                                          ("DELETE", "/_async_search/{id}")])
-def test_ids_the_sidecar_did_not_make_go_to_the_node(sidecar, method, path):
+def test_ids_the_sidecar_did_not_make_go_to_the_node(es_node, sidecar, method, path):
     target = path.format(id="FmRldmVsb3BlcnMtYXJlLXRlc3RpbmcAAAAAAAAAAA==")   # the cluster's kind of id
     via = requests.request(method, sidecar.url + target, timeout=30)
-    direct = requests.request(method, elasticsearch_url() + target, timeout=30)
+    direct = requests.request(method, es_node.url + target, timeout=30)
     assert (via.status_code, via.content) == (direct.status_code, direct.content)
 
 
-def test_point_in_time_paging_through_the_sidecar_matches_the_node(sidecar, index):
+def test_point_in_time_paging_through_the_sidecar_matches_the_node(es_node, sidecar, index):
     opened = requests.post(f"{sidecar.url}/{index}/_pit", params={"keep_alive": "1m"}, timeout=30)
     assert opened.status_code == 200, opened.text
     pit_id = opened.json()["id"]
     try:
         pages = {}
-        for name, url in (("via", sidecar.url), ("direct", elasticsearch_url())):
+        for name, url in (("via", sidecar.url), ("direct", es_node.url)):
             seen, after = [], None
             while True:
                 answer = requests.post(f"{url}/_search", json=pit_page(pit_id, size=3, search_after=after), timeout=30)
@@ -172,21 +173,21 @@ def test_point_in_time_paging_through_the_sidecar_matches_the_node(sidecar, inde
     assert closed.status_code == 200 and closed.json()["succeeded"] is True
 
 
-def test_search_after_on_an_index_is_the_nodes_answer(sidecar, index):
+def test_search_after_on_an_index_is_the_nodes_answer(es_node, sidecar, index):
     """A body the sidecar would rerank but for `search_after`: later pages must follow the cluster's order."""
     body = {"query": {"match": {"text": "file"}}, "sort": [{"_score": "desc"}], "size": 2}
-    first = requests.post(f"{elasticsearch_url()}/{index}/_search", json=body, timeout=30).json()
+    first = requests.post(f"{es_node.url}/{index}/_search", json=body, timeout=30).json()
     body["search_after"] = [first["hits"]["hits"][-1]["_score"]]   # no `sort` values come back for _score alone
     via = requests.post(f"{sidecar.url}/{index}/_search", json=body, timeout=30)
-    direct = requests.post(f"{elasticsearch_url()}/{index}/_search", json=body, timeout=30)
+    direct = requests.post(f"{es_node.url}/{index}/_search", json=body, timeout=30)
     assert via.headers["X-Rerank-Status"] == "passthrough"
     assert _without_took(via.json()) == _without_took(direct.json())
 
 
-def test_kibana_housekeeping_is_passed_through_byte_for_byte(sidecar, index):
+def test_kibana_housekeeping_is_passed_through_byte_for_byte(es_node, sidecar, index):
     for method, path, params, body in housekeeping(index):
         via = requests.request(method, sidecar.url + path, params=params, json=body, timeout=30)
-        direct = requests.request(method, elasticsearch_url() + path, params=params, json=body, timeout=30)
+        direct = requests.request(method, es_node.url + path, params=params, json=body, timeout=30)
         assert (via.status_code, via.content) == (direct.status_code, direct.content), path
         assert via.headers.get("Content-Type") == direct.headers.get("Content-Type"), path
         assert via.headers.get("X-Elastic-Product") == direct.headers.get("X-Elastic-Product"), path
@@ -199,7 +200,7 @@ def saved_objects_index(es: Elasticsearch) -> Iterator[str]:
     es.indices.delete(index=name, ignore_unavailable=True)
 
 
-def test_saved_objects_traffic_is_passed_through(sidecar, saved_objects_index):
+def test_saved_objects_traffic_is_passed_through(es_node, sidecar, saved_objects_index):
     name = saved_objects_index
     config = {"type": "config", "config": {"buildNum": 90000, "defaultIndex": "logs"}, "references": [],
               "updated_at": "2026-01-01T00:00:00.000Z"}
@@ -211,15 +212,15 @@ def test_saved_objects_traffic_is_passed_through(sidecar, saved_objects_index):
             ("POST", f"/{name}/_search", {"rest_total_hits_as_int": "true"},
              {"seq_no_primary_term": True, "query": {"bool": {"filter": [{"term": {"type": "config"}}]}}})]:
         via = requests.request(method, sidecar.url + path, params=params, json=body, timeout=30)
-        direct = requests.request(method, elasticsearch_url() + path, params=params, json=body, timeout=30)
+        direct = requests.request(method, es_node.url + path, params=params, json=body, timeout=30)
         assert via.status_code == direct.status_code == 200
         assert _without_took(via.json()) == _without_took(direct.json())
 
 
-def test_the_official_client_submits_polls_and_deletes_through_the_sidecar(sidecar, index):
+def test_the_official_client_submits_polls_and_deletes_through_the_sidecar(es_node, sidecar, index):
     """elasticsearch-py refuses a 2xx answer without `X-Elastic-Product: Elasticsearch` (Kibana's
     elasticsearch-js transport does the same): the sidecar's own async-search answers carry it."""
-    client = Elasticsearch(sidecar.url, request_timeout=120)
+    client = es_node.client(sidecar.url)
     body = discover_body("time zones between regions", sort=SCORE_SORT)
     submitted = client.async_search.submit(index=index, keep_on_completion=True, keep_alive="1m",
                                            wait_for_completion_timeout="200ms", **body)

@@ -11,7 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.conftest import REFERENCE_KNN_ENGINE, Backend, elasticsearch_url, opensearch_url
+from tests.conftest import (
+    REFERENCE_KNN_ENGINE,
+    Backend,
+    ElasticsearchNode,
+    elasticsearch_node,
+    elasticsearch_params,
+    opensearch_url,
+)
 
 TOPICS = ["solar panels convert sunlight into electricity",
           "the heart pumps blood through the body",
@@ -135,14 +142,21 @@ def target(backend, index_name, tmp_path):
 
 @dataclass(frozen=True)
 class ElasticBackend:
-    """The real Elasticsearch node, reached with the official client."""
+    """A real Elasticsearch node, reached with the official client as its own major's client talks."""
 
-    url: str
-    name: str = "elasticsearch"
+    node: ElasticsearchNode
     knn_engine: str = "lucene"  # ingest's default, the only one it accepts for Elasticsearch
 
+    @property
+    def url(self) -> str:
+        return self.node.url
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
     def client(self) -> Elasticsearch:
-        return Elasticsearch(self.url, request_timeout=120)
+        return self.node.client()
 
 
 class ElasticTarget(IngestTarget):
@@ -171,16 +185,17 @@ class ElasticTarget(IngestTarget):
             client.indices.delete(index=name)
 
 
-def elastic_target(index_name: str, state_dir: Path) -> ElasticTarget:
-    return ElasticTarget(ElasticBackend(elasticsearch_url()), f"ing16-{index_name}", state_dir)
+def elastic_target(node: ElasticsearchNode, index_name: str, state_dir: Path) -> ElasticTarget:
+    return ElasticTarget(ElasticBackend(node), f"ing16-{index_name}", state_dir)
 
 
 @pytest.fixture(params=["localsearch", pytest.param("opensearch", marks=pytest.mark.opensearch),
-                        pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)])
+                        *elasticsearch_params()])
 def any_target(request, index_name, tmp_path):
-    """A target on each engine ingest writes to, for the tests whose expectations hold on all three."""
-    if request.param == "elasticsearch":
-        ingest_target = elastic_target(index_name, tmp_path / "state")
+    """A target on each engine ingest writes to (each Elasticsearch node of the run), for the tests whose
+    expectations hold on all of them."""
+    if request.param.startswith("elasticsearch"):
+        ingest_target = elastic_target(elasticsearch_node(request.param), index_name, tmp_path / "state")
     else:
         url = request.getfixturevalue("localsearch_server").url if request.param == "localsearch" \
             else opensearch_url()

@@ -1,4 +1,5 @@
-"""Ingest end to end against the real Elasticsearch node (9.5.3 integ-test-zip) with the real all-MiniLM-L6-v2,
+"""Ingest end to end against each real Elasticsearch node (the 9.5.3 integ-test-zip, and 8.19.9 when the run was
+given it) with the real all-MiniLM-L6-v2,
 checked through the official elasticsearch client: what differs from OpenSearch. The dense_vector mapping and
 contract, kNN, the refusals and adoption, and `--from-index` with its alias swap (the node has no `_reindex`).
 
@@ -15,7 +16,7 @@ from elasticsearch import Elasticsearch
 from ingest.connect import ConnectionOptions, close_client, connect
 from ingest.index import MappingRefused, prepare_index
 from searchcore.contract import IndexContract
-from tests.conftest import elasticsearch_url, opensearch_url
+from tests.conftest import opensearch_url
 from tests.ingest.conftest import ElasticTarget, elastic_target, small_docs, write_format
 
 pytestmark = pytest.mark.elasticsearch
@@ -25,8 +26,8 @@ SIMILARITY = {"cosinesimil": "cosine", "l2": "l2_norm", "innerproduct": "dot_pro
 
 
 @pytest.fixture
-def es_target(index_name, tmp_path):
-    target = elastic_target(index_name, tmp_path / "state")
+def es_target(es_node, index_name, tmp_path):
+    target = elastic_target(es_node, index_name, tmp_path / "state")
     yield target
     target.cleanup()
 
@@ -39,13 +40,17 @@ def error_line(capsys) -> str:
     return lines[0]
 
 
-def test_ingest_connects_with_the_client_each_flavour_needs():
-    client, flavour = connect(ConnectionOptions(url=elasticsearch_url()))
+def test_ingest_connects_with_the_client_each_flavour_needs(es_node):
+    options = ConnectionOptions(url=es_node.url)
+    client, flavour = connect(options)
     try:  # this node answers GET / with 405: the product header and _nodes tell it apart
         assert isinstance(client, Elasticsearch)
-        assert flavour.is_elasticsearch and flavour.major is not None and flavour.major >= 9
+        assert flavour.is_elasticsearch and flavour.version == es_node.version
+        # the client speaks the node's major: compatible-with=8 to an 8.x node (the node refuses 9)
+        assert client.cluster.health().meta.headers["Content-Type"] == \
+            f"application/vnd.elasticsearch+json;compatible-with={es_node.major}"
     finally:
-        close_client(client, ConnectionOptions(url=elasticsearch_url()))
+        close_client(client, options)
 
 
 @pytest.mark.opensearch

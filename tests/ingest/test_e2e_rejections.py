@@ -11,7 +11,7 @@ import pytest
 from tests.ingest.conftest import small_docs, write_format
 
 # The error type each engine gives a value that does not fit its field.
-REJECTION_TYPE = {"elasticsearch": "document_parsing_exception"}
+REJECTION_TYPE = {"elasticsearch": "document_parsing_exception", "elasticsearch8": "document_parsing_exception"}
 
 
 @pytest.fixture

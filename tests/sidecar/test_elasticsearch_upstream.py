@@ -8,9 +8,10 @@ import logging
 
 from werkzeug.wrappers import Request, Response
 
+from searchcore.cluster import ClusterFlavour
 from searchcore.contract import vector_field_dimension, vector_field_space_type, vector_field_spec
 from searchcore.fusion import FusionConfig
-from sidecar.elastic_compat import answer_content_type
+from sidecar.elastic_compat import answer_content_type, refused_by_the_node
 from sidecar.index_mapping import has_knn_field
 from sidecar.retrieve import FirstStageRequest, Retriever
 from sidecar.upstream import Upstream, UpstreamConfig
@@ -104,3 +105,38 @@ def test_the_sidecars_answers_take_the_media_type_the_client_asked_for():
         "application/vnd.elasticsearch+json;compatible-with=8"
     assert answer_content_type({"Accept": "application/json"}, default) == default
     assert answer_content_type({}, default) == default
+
+
+class KnownFlavour:
+    """An UpstreamFlavour that already knows its answer (no cluster asked)."""
+
+    def __init__(self, flavour: ClusterFlavour | None) -> None:
+        self.flavour = flavour
+
+    def current(self) -> ClusterFlavour | None:
+        return self.flavour
+
+
+def media(major: int, kind: str = "json") -> str:
+    return f"application/vnd.elasticsearch+{kind}; compatible-with={major}"
+
+
+def test_media_types_an_elasticsearch_node_refuses_are_left_to_the_node():
+    """As Elasticsearch 8.19.9 and 9.5.3 answer (tests/elasticsearch/test_node.py checks the nodes): a node reads
+    its own major and the one before, on Accept and Content-Type alike, with the same version on both."""
+    eight, nine = KnownFlavour(ClusterFlavour("elasticsearch", "8.19.9")), KnownFlavour(ClusterFlavour(
+        "elasticsearch", "9.5.3"))
+    refused = {"Accept": media(9), "Content-Type": media(9)}   # the 9.x client, unchanged
+    assert refused_by_the_node(refused, eight) and not refused_by_the_node(refused, nine)
+    read = {"Accept": media(8), "Content-Type": media(8, "x-ndjson")}   # the 8.x client's _msearch
+    assert not refused_by_the_node(read, eight) and not refused_by_the_node(read, nine)
+    assert refused_by_the_node({"Accept": media(7)}, nine) and not refused_by_the_node({"Accept": media(7)}, eight)
+    assert refused_by_the_node({"Accept": media(8), "Content-Type": "application/json"}, eight)   # versions differ
+    assert not refused_by_the_node({"Accept": media(8)}, eight)   # no body: Accept alone
+    assert not refused_by_the_node({"Accept": "application/json", "Content-Type": "application/json"}, eight)
+
+
+def test_opensearch_and_an_unknown_upstream_never_refuse_a_media_type():
+    for flavour in (KnownFlavour(ClusterFlavour("opensearch", "3.6.0")), KnownFlavour(None), None,
+                    KnownFlavour(ClusterFlavour("elasticsearch", None))):
+        assert not refused_by_the_node({"Accept": media(9), "Content-Type": media(7)}, flavour)
