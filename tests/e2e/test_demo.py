@@ -93,7 +93,7 @@ def test_a_signal_to_the_demo_stops_localsearch_and_the_sidecar(tmp_path, tiny_c
             code = demo.process.wait(timeout=90)
         except subprocess.TimeoutExpired:
             demo.drain()
-            raise AssertionError("the demo did not exit within 90 s of the signal:\n" + "".join(demo.output)[-3000:])
+            raise AssertionError("the demo did not exit within 90 s of the signal:\n" + "".join(demo.output)[-3000:]) from None
         left = [pid for pid in demo.children if alive(pid)]
         assert not left, f"still running after the demo exited: {left}"
         assert code == (0 if when == "serving" else 128 + signum)
