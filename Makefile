@@ -22,13 +22,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# the real 8.x official client, beside the 9.x one the project uses: tests/e2e/test_elasticsearch8_client.py runs
+# it in its own interpreter (this folder first on PYTHONPATH), as an 8.x user's code would
+ES8_CLIENT := $(VENV)/elasticsearch8-client
+ES8_CLIENT_PIN := elasticsearch==8.19.3
+$(ES8_CLIENT)/.installed: $(STAMP)
+	$(BIN)/pip install --quiet --upgrade --no-warn-conflicts --target $(ES8_CLIENT) '$(ES8_CLIENT_PIN)'
+	touch $@
+
 # the whole suite with a real OpenSearch node and real Elasticsearch 9.x and 8.x nodes (deploy/nodes/: Maven
 # Central, loopback, non-root), started first and stopped after; OPENSEARCH_URL, ELASTICSEARCH_URL or
 # ELASTICSEARCH8_URL already set means your own cluster, and that node is not started
 NODE := $(PYTHON) deploy/nodes/opensearch.py
 ES_NODE := $(PYTHON) deploy/nodes/elasticsearch.py
 ES8_NODE := $(PYTHON) deploy/nodes/elasticsearch.py --version 8.19.9
-test: $(STAMP) prometheus-tools
+test: $(STAMP) $(ES8_CLIENT)/.installed prometheus-tools
 	$(NODE) run -- $(ES_NODE) run -- $(ES8_NODE) run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the reference node on its own, in the background (prints OPENSEARCH_URL=...); `make opensearch-stop` stops it
