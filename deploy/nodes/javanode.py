@@ -382,13 +382,17 @@ def run_with_node(engine: Engine, command: Sequence[str], *, home: Path, port: i
         log(f"{engine.name} did not start: {exc}")
         return 2
     env[engine.url_variable] = node.url
-    state_file(engine, home).write_text(json.dumps(node.state()))
+    state = state_file(engine, home)
+    owns_state = not state.exists()   # a node `start`ed from this home keeps its file, so `stop` still finds it
+    if owns_state:                    # ours lets `stop` end this node should this process be killed
+        state.write_text(json.dumps(node.state()))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the node when CI or a user stops us
     try:
         return subprocess.call(command, env=env)
     finally:
         stop_pid(node.pid)
-        state_file(engine, home).unlink(missing_ok=True)
+        if owns_state:
+            state.unlink(missing_ok=True)
         log(f"stopped {engine.name} (logs under {node.run_dir / 'logs'})")
 
 
