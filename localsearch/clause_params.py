@@ -127,13 +127,18 @@ def parse_multi_match(spec: Params) -> Params:
     fields_given = spec.get("fields")
     if "fields" in spec and not isinstance(fields_given, (str, list)) and not qp.is_scalar(fields_given):
         raise ParsingError("[multi_match] query does not support [fields]")
-    p = qp.read_params("multi_match", {k: v for k, v in spec.items() if k != "fields"}, MULTI_MATCH)
+    others = {k: v for k, v in spec.items() if k != "fields"}
+    if "fields" in spec:   # the node parses in body order: a bad `title^x` fails before a later unknown key
+        keys = list(spec)
+        qp.read_params("multi_match", {k: spec[k] for k in keys[:keys.index("fields")]}, MULTI_MATCH)
+        weights = _field_weights(fields_given)
+    p = qp.read_params("multi_match", others, MULTI_MATCH)
     if "query" not in p:
         raise ParsingError("[multi_match] requires query value")
     kind = p.get("type", "best_fields")
     if kind not in MULTI_MATCH_TYPES:
         raise ParseFailure(f"failed to parse [multi_match] query type [{kind}]. unknown type.")
-    p["fields"] = _field_weights(fields_given)
+    p["fields"] = weights if "fields" in spec else _field_weights(None)
     if p.get("slop", 0) < 0:
         raise IllegalArgument("No negative slop allowed.")
     return _finish("multi_match", p, type="best_fields", operator="or", lenient=False, zero_terms_query="none",

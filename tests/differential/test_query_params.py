@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from tests.differential.harness import assert_same_answer
@@ -247,6 +247,9 @@ WRAPPERS: dict[str, Callable[[dict], dict]] = {
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(query=clauses(), wrapper=st.sampled_from(sorted(WRAPPERS)))
+# found by CI: the node parses in body order, so the first of two faults is the one reported
+@example(query={"multi_match": {"query": "vector search", "fields": ["title^x"], "bogus": 1}}, wrapper="alone")
+@example(query={"multi_match": {"query": "vector search", "bogus": 1, "fields": ["title^x"]}}, wrapper="bool filter")
 def test_generated_query_parameters(pair, corpus, query, wrapper):
     assume(not (wrapper == "dis_max" and "knn" in query))  # localsearch refuses dis_max over k-NN by name
     assert_same_answer(*pair.search(corpus, {"query": WRAPPERS[wrapper](query), "size": 20}))
