@@ -38,9 +38,9 @@ OPENSEARCH = Engine(
     plugin_tool="bin/opensearch-plugin",
     settings={
         "bootstrap.memory_lock": False,
-        # ml-commons, for the in-cluster rerank processor (docs/plugin-style.md): run remote models on this
-        # data node (there is no ML node), and let connectors reach the sidecar on loopback
-        "plugins.ml_commons.only_run_on_ml_node": False,
+        # ml-commons, for the in-cluster rerank processor (docs/plugin-style.md): let connectors reach the sidecar
+        # on loopback (without the regex the connector is refused; without private_ip_enabled every call is).
+        # only_run_on_ml_node is not needed: 3.6.0 deploys and calls remote models on this node without the ml role
         "plugins.ml_commons.trusted_connector_endpoints_regex": ["^https?://(127\\.0\\.0\\.1|localhost)(:[0-9]+)?/.*$"],
         "plugins.ml_commons.connector.private_ip_enabled": True,
     },

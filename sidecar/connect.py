@@ -1,0 +1,358 @@
+"""`rerank-sidecar connect`: make the sidecar the model behind an OpenSearch search pipeline's `rerank` processor.
+
+For teams whose clients cannot move to the sidecar's URL but who can edit a search pipeline: ml-commons gets a
+connector to the sidecar's `POST /v1/rerank` and a remote model on it (deployed), and neural-search a search
+pipeline whose `rerank` processor calls that model (docs/plugin-style.md compares the two deployments). Every
+part is found by name first, so running the command again changes nothing; `--remove` takes it all down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+ML = "/_plugins/_ml"
+DEFAULT_NAME = "rerank-sidecar"
+# The built-in Cohere functions fit our /v1/rerank exactly: the pre-process turns the processor's query text and
+# page of documents into `query`, `documents` and `top_n` (= the page size, so every document gets a score), and
+# the post-process reads `results[].index/relevance_score` back into one score per document in document order,
+# which is what the processor assigns to the hits before it re-sorts them.
+REQUEST_BODY = '{ "query": "${parameters.query}", "documents": ${parameters.documents}, "top_n": ${parameters.top_n} }'
+PRE_PROCESS = "connector.pre_process.cohere.rerank"
+POST_PROCESS = "connector.post_process.cohere.rerank"
+DEPLOY_TIMEOUT_S = 60.0
+
+
+class ConnectError(Exception):
+    """What went wrong, in one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `connect` makes: the names of its parts and how the pipeline reranks."""
+
+    sidecar_url: str
+    name: str = DEFAULT_NAME
+    text_fields: tuple[str, ...] = ("text",)
+    index_pattern: str | None = None
+    hybrid: bool = False
+    ignore_failure: bool = True
+    api_key: str = ""
+
+    def __repr__(self) -> str:   # the API key never reaches a log
+        return (f"Plan(sidecar_url={self.sidecar_url!r}, name={self.name!r}, text_fields={self.text_fields!r}, "
+                f"index_pattern={self.index_pattern!r}, hybrid={self.hybrid}, ignore_failure={self.ignore_failure})")
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.sidecar_url.rstrip('/')}/v1/rerank"
+
+
+def connector_body(plan: Plan) -> dict[str, Any]:
+    """The connector blueprint (deploy/opensearch/sidecar-rerank-connector.json is this, for the default URL)."""
+    return {
+        "name": plan.name,
+        "description": "rerank-sidecar's cross-encoder (POST /v1/rerank, Cohere's shape) for the neural-search "
+                       "rerank processor",
+        "version": "1",
+        "protocol": "http",
+        "parameters": {},
+        # ml-commons refuses a connector without a credential; it is the sidecar's API key (auth.api_keys) when it
+        # has one, sent as Cohere clients send theirs; a sidecar without auth ignores the header
+        "credential": {"api_key": plan.api_key or "none"},
+        # no retries: a retry doubles a slow search; the processor's ignore_failure decides what a failure does
+        "client_config": {"max_connection": 20, "connection_timeout": 5000, "read_timeout": 30000,
+                          "max_retry_times": 0},
+        "actions": [{
+            "action_type": "predict",
+            "method": "POST",
+            "url": plan.endpoint,
+            "headers": {"Content-Type": "application/json", "Authorization": "Bearer ${credential.api_key}"},
+            "request_body": REQUEST_BODY,
+            "pre_process_function": PRE_PROCESS,
+            "post_process_function": POST_PROCESS,
+        }],
+    }
+
+
+def pipeline_body(plan: Plan, model_id: str) -> dict[str, Any]:
+    rerank = {"ml_opensearch": {"model_id": model_id},
+              "context": {"document_fields": list(plan.text_fields)},
+              "ignore_failure": plan.ignore_failure}
+    body: dict[str, Any] = {"description": f"{plan.name}: rerank the returned page with the sidecar at "
+                                           f"{plan.sidecar_url}",
+                            "response_processors": [{"rerank": rerank}]}
+    if plan.hybrid:
+        # a `hybrid` query needs its scores normalized and combined before anything reads them
+        body["phase_results_processors"] = [{"normalization-processor": {
+            "normalization": {"technique": "min_max"}, "combination": {"technique": "arithmetic_mean"}}}]
+    return body
+
+
+# ---- the parts, found by name -----------------------------------------------------------------------------------
+def find_connector(client: Any, name: str) -> dict[str, Any] | None:
+    hits = _search(client, f"{ML}/connectors/_search", name)
+    return {"id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
+
+
+def find_model(client: Any, name: str) -> dict[str, Any] | None:
+    hits = _search(client, f"{ML}/models/_search", name)
+    # a remote model has no chunks, but ml-commons indexes chunk documents beside their model for local ones
+    hits = [h for h in hits if "chunk_number" not in h["_source"]]
+    return {"id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
+
+
+def _search(client: Any, path: str, name: str) -> list[dict[str, Any]]:
+    body = {"query": {"term": {"name.keyword": name}}, "size": 5}
+    # ml-commons creates its system index on first use: none yet (404) means nothing of ours
+    answer = _call(client, "POST", path, body, params={"ignore": 404})
+    return answer.get("hits", {}).get("hits", [])
+
+
+def find_pipeline(client: Any, name: str) -> dict[str, Any] | None:
+    return _call(client, "GET", f"/_search/pipeline/{name}", params={"ignore": 404}).get(name)
+
+
+def default_pipelines(client: Any, pattern: str, expand_wildcards: str) -> dict[str, str | None]:
+    """Each index matching `pattern` and its default search pipeline (None when it has none)."""
+    settings = client.indices.get_settings(index=pattern, expand_wildcards=expand_wildcards,
+                                           params={"ignore": 404})
+    return {index: value.get("settings", {}).get("index", {}).get("search", {}).get("default_pipeline")
+            for index, value in settings.items() if isinstance(value, dict) and "settings" in value}
+
+
+def same_connector(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    keys = ("url", "method", "request_body", "pre_process_function", "post_process_function")
+    have, want = (found.get("actions") or [{}])[0], wanted["actions"][0]
+    # the cluster fills in the client_config keys we leave out: compare only ours
+    config = found.get("client_config") or {}
+    return (all(have.get(k) == want.get(k) for k in keys)
+            and all(config.get(k) == v for k, v in wanted["client_config"].items()))
+
+
+# ---- connect ----------------------------------------------------------------------------------------------------
+def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
+    """Create what is missing or different; say one line per part. Returns the parts' ids."""
+    require_ml_commons(client)
+    wanted = connector_body(plan)
+    connector = find_connector(client, plan.name)
+    model = find_model(client, plan.name)
+    if connector and not same_connector(connector, wanted):
+        say(f"connector {connector['id']} points elsewhere or is configured differently: replacing it")
+        _take_down_model(client, model, say)
+        _delete(client, f"{ML}/connectors/{connector['id']}")
+        connector = model = None
+    if connector is None:
+        connector = {"id": _call(client, "POST", f"{ML}/connectors/_create", wanted)["connector_id"]}
+        say(f"created connector {connector['id']} -> {plan.endpoint}")
+    else:
+        say(f"connector {connector['id']} -> {plan.endpoint}: unchanged")
+
+    if model is not None and model.get("connector_id") != connector["id"]:
+        _take_down_model(client, model, say)
+        model = None
+    if model is None:
+        model_id = register_model(client, plan.name, connector["id"])
+        say(f"created model {model_id} (remote, deployed)")
+    else:
+        model_id = model["id"]
+        if model.get("model_state") != "DEPLOYED":
+            deploy_model(client, model_id)
+            say(f"model {model_id}: deployed")
+        else:
+            say(f"model {model_id}: unchanged")
+
+    body = pipeline_body(plan, model_id)
+    if find_pipeline(client, plan.name) == body:
+        say(f"search pipeline {plan.name}: unchanged")
+    else:
+        _call(client, "PUT", f"/_search/pipeline/{plan.name}", body)
+        say(f"search pipeline {plan.name}: written (rerank on {', '.join(plan.text_fields)}"
+            f"{', after hybrid normalization' if plan.hybrid else ''})")
+
+    if plan.index_pattern:
+        set_default_pipeline(client, plan.index_pattern, plan.name, say)
+    return {"connector_id": connector["id"], "model_id": model_id, "pipeline": plan.name}
+
+
+def register_model(client: Any, name: str, connector_id: str) -> str:
+    body = {"name": name, "function_name": "remote", "connector_id": connector_id,
+            "description": "rerank-sidecar's cross-encoder, served over HTTP"}
+    task = _call(client, "POST", f"{ML}/models/_register", body, params={"deploy": "true"})
+    model_id = task.get("model_id") or _wait_task(client, task["task_id"])["model_id"]
+    _wait_deployed(client, model_id)
+    return model_id
+
+
+def deploy_model(client: Any, model_id: str) -> None:
+    _call(client, "POST", f"{ML}/models/{model_id}/_deploy")
+    _wait_deployed(client, model_id)
+
+
+def _wait_task(client: Any, task_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        task = _call(client, "GET", f"{ML}/tasks/{task_id}")
+        if task.get("state") == "FAILED":
+            raise ConnectError(f"ml-commons task {task_id} failed: {task.get('error')}")
+        if task.get("model_id"):
+            return task
+        time.sleep(0.5)
+    raise ConnectError(f"ml-commons task {task_id} gave no model within {DEPLOY_TIMEOUT_S:.0f}s")
+
+
+def _wait_deployed(client: Any, model_id: str) -> None:
+    deadline = time.monotonic() + DEPLOY_TIMEOUT_S
+    state = "unknown"
+    while time.monotonic() < deadline:
+        state = _call(client, "GET", f"{ML}/models/{model_id}").get("model_state", "unknown")
+        if state == "DEPLOYED":
+            return
+        if state == "DEPLOY_FAILED":
+            break
+        time.sleep(0.5)
+    raise ConnectError(f"model {model_id} did not deploy (state {state}); see the cluster's log")
+
+
+def set_default_pipeline(client: Any, pattern: str, pipeline: str, say: Any) -> None:
+    """Make `pipeline` the default search pipeline of the indices matching `pattern`: their clients change nothing."""
+    indices = default_pipelines(client, pattern, "open")
+    if not indices:
+        raise ConnectError(f"no open index matches [{pattern}]")
+    for index, current in sorted(indices.items()):
+        if current == pipeline:
+            say(f"index {index}: default search pipeline {pipeline}: unchanged")
+            continue
+        client.indices.put_settings(index=index, body={"index.search.default_pipeline": pipeline})
+        say(f"index {index}: default search pipeline set to {pipeline}" +
+            (f" (was {current})" if current and current != "_none" else ""))
+
+
+# ---- remove -----------------------------------------------------------------------------------------------------
+def remove(client: Any, name: str = DEFAULT_NAME, say: Any = print) -> None:
+    """Take down what `connect` made under `name`, in the order the cluster allows; say what went."""
+    require_ml_commons(client)
+    for index, current in sorted(default_pipelines(client, "_all", "all").items()):
+        if current == name:
+            client.indices.put_settings(index=index, body={"index.search.default_pipeline": None})
+            say(f"index {index}: default search pipeline {name} unset")
+    if find_pipeline(client, name) is not None:
+        _delete(client, f"/_search/pipeline/{name}")
+        say(f"deleted search pipeline {name}")
+    _take_down_model(client, find_model(client, name), say)
+    connector = find_connector(client, name)
+    if connector is not None:
+        _delete(client, f"{ML}/connectors/{connector['id']}")
+        say(f"deleted connector {connector['id']}")
+
+
+def _take_down_model(client: Any, model: dict[str, Any] | None, say: Any) -> None:
+    if model is None:
+        return
+    if model.get("model_state") in ("DEPLOYED", "PARTIALLY_DEPLOYED", "DEPLOYING"):
+        _call(client, "POST", f"{ML}/models/{model['id']}/_undeploy")
+    _delete(client, f"{ML}/models/{model['id']}")
+    say(f"deleted model {model['id']}")
+    group = model.get("model_group_id")
+    if group:   # ml-commons made a group for the model when it was registered without one; it goes with it
+        try:
+            _delete(client, f"{ML}/model_groups/{group}")
+        except ConnectError:
+            pass   # a group another model still uses stays
+
+
+# ---- cluster checks and calls -----------------------------------------------------------------------------------
+def require_ml_commons(client: Any) -> None:
+    plugins = {row["component"] for row in client.cat.plugins(format="json")}
+    missing = sorted({"opensearch-ml", "opensearch-neural-search"} - plugins)
+    if missing:
+        raise ConnectError(f"the cluster lacks the plugin(s) {', '.join(missing)} that the rerank processor needs")
+
+
+def _call(client: Any, method: str, path: str, body: Any = None, params: dict | None = None) -> dict[str, Any]:
+    return client.transport.perform_request(method, path, body=body, params=params or {})
+
+
+def _delete(client: Any, path: str) -> None:
+    _call(client, "DELETE", path)
+
+
+def one_line(exc: Exception) -> str:
+    """A cluster's error as one line: status, type and reason where it gave them."""
+    from opensearchpy.exceptions import ConnectionError as TransportConnectionError
+    from opensearchpy.exceptions import TransportError
+
+    if isinstance(exc, TransportConnectionError):
+        return f"cannot reach the cluster: {exc.error}"
+    if isinstance(exc, TransportError):
+        info = exc.info if isinstance(exc.info, dict) else {}
+        error = info.get("error")
+        if isinstance(error, dict):
+            reason = error.get("reason") or json.dumps(error)
+            return f"the cluster answered {exc.status_code} {error.get('type', '')}: {reason}".replace("\n", " ")
+        return f"the cluster answered {exc.status_code}: {error or exc.error}".replace("\n", " ")
+    return str(exc).replace("\n", " ")
+
+
+# ---- command line -----------------------------------------------------------------------------------------------
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = __doc__
+    parser.add_argument("--opensearch", required=True, metavar="URL", help="the cluster (with ml-commons and "
+                        "neural-search), e.g. http://localhost:9200")
+    parser.add_argument("--sidecar", metavar="URL", help="the sidecar as the cluster reaches it, e.g. "
+                        "http://rerank-sidecar:8080 (required unless --remove)")
+    parser.add_argument("--index", metavar="PATTERN", help="make the pipeline these indices' default search "
+                        "pipeline, so their clients change nothing")
+    parser.add_argument("--text-field", default="text", metavar="F[,F...]",
+                        help="the document fields the processor sends to the model, joined with no separator, "
+                             "as the processor does (default: text)")
+    parser.add_argument("--name", default=DEFAULT_NAME, help="the name of the connector, model and search "
+                        f"pipeline (default: {DEFAULT_NAME})")
+    parser.add_argument("--hybrid", action="store_true", help="put a normalization-processor (min_max, "
+                        "arithmetic_mean) before the rerank, for searches with a hybrid query")
+    parser.add_argument("--fail-closed", action="store_true", help="a search fails when the sidecar does "
+                        "(default: the processor's ignore_failure, so the cluster answers unreranked)")
+    parser.add_argument("--api-key", default=os.environ.get("RERANK_SIDECAR_API_KEY", ""),
+                        help="the sidecar's API key, when it has auth.api_keys (or RERANK_SIDECAR_API_KEY); "
+                             "stored encrypted in the connector")
+    parser.add_argument("--remove", action="store_true", help="remove the pipeline, model and connector")
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    if not args.sidecar:
+        raise ConnectError("--sidecar URL is required (the sidecar's address as the cluster reaches it)")
+    parts = urlsplit(args.sidecar)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConnectError(f"--sidecar must be an http(s) URL such as http://rerank-sidecar:8080, got [{args.sidecar}]")
+    fields = tuple(f.strip() for f in args.text_field.split(",") if f.strip())
+    if not fields:
+        raise ConnectError("--text-field names no field")
+    return Plan(sidecar_url=args.sidecar.rstrip("/"), name=args.name, text_fields=fields,
+                index_pattern=args.index, hybrid=args.hybrid, ignore_failure=not args.fail_closed,
+                api_key=args.api_key)
+
+
+def run(args: argparse.Namespace) -> int:
+    from opensearchpy import OpenSearch
+    from opensearchpy.exceptions import OpenSearchException, OpenSearchWarning
+
+    # ml-commons' own search APIs read its system indices, and the cluster warns about that in every answer: the
+    # warning is about ml-commons' internals, not about anything the operator can change
+    warnings.filterwarnings("ignore", category=OpenSearchWarning)
+    try:
+        client = OpenSearch(args.opensearch, timeout=60, max_retries=0)
+        if args.remove:
+            remove(client, args.name)
+        else:
+            connect(client, plan_from_args(args))
+    except (ConnectError, OpenSearchException) as exc:   # one line for the operator, not a traceback
+        print(f"rerank-sidecar connect: {one_line(exc)}", file=sys.stderr)
+        return 2
+    return 0
