@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
@@ -141,6 +142,9 @@ def same_connector(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
 def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
     """Create what is missing or different; say one line per part. Returns the parts' ids."""
     require_ml_commons(client)
+    indices = default_pipelines(client, plan.index_pattern, "open") if plan.index_pattern else {}
+    if plan.index_pattern and not indices:   # checked first, so that a typo leaves nothing half made
+        raise ConnectError(f"no open index matches [{plan.index_pattern}]")
     wanted = connector_body(plan)
     connector = find_connector(client, plan.name)
     model = find_model(client, plan.name)
@@ -177,8 +181,7 @@ def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
         say(f"search pipeline {plan.name}: written (rerank on {', '.join(plan.text_fields)}"
             f"{', after hybrid normalization' if plan.hybrid else ''})")
 
-    if plan.index_pattern:
-        set_default_pipeline(client, plan.index_pattern, plan.name, say)
+    set_default_pipeline(client, indices, plan.name, say)
     return {"connector_id": connector["id"], "model_id": model_id, "pipeline": plan.name}
 
 
@@ -221,11 +224,9 @@ def _wait_deployed(client: Any, model_id: str) -> None:
     raise ConnectError(f"model {model_id} did not deploy (state {state}); see the cluster's log")
 
 
-def set_default_pipeline(client: Any, pattern: str, pipeline: str, say: Any) -> None:
-    """Make `pipeline` the default search pipeline of the indices matching `pattern`: their clients change nothing."""
-    indices = default_pipelines(client, pattern, "open")
-    if not indices:
-        raise ConnectError(f"no open index matches [{pattern}]")
+def set_default_pipeline(client: Any, indices: dict[str, str | None], pipeline: str, say: Any) -> None:
+    """Make `pipeline` the default search pipeline of `indices` (name -> current default): their clients change
+    nothing."""
     for index, current in sorted(indices.items()):
         if current == pipeline:
             say(f"index {index}: default search pipeline {pipeline}: unchanged")
@@ -296,6 +297,9 @@ def one_line(exc: Exception) -> str:
         error = info.get("error")
         if isinstance(error, dict):
             reason = error.get("reason") or json.dumps(error)
+            if "trusted connector endpoint" in reason:
+                reason += (" (add the sidecar's URL to the cluster setting "
+                           "plugins.ml_commons.trusted_connector_endpoints_regex: docs/plugin-style.md)")
             return f"the cluster answered {exc.status_code} {error.get('type', '')}: {reason}".replace("\n", " ")
         return f"the cluster answered {exc.status_code}: {error or exc.error}".replace("\n", " ")
     return str(exc).replace("\n", " ")
@@ -346,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
     # ml-commons' own search APIs read its system indices, and the cluster warns about that in every answer: the
     # warning is about ml-commons' internals, not about anything the operator can change
     warnings.filterwarnings("ignore", category=OpenSearchWarning)
+    # every failure reaches the operator as the one line below; the client's own log of it would be a traceback
+    logging.getLogger("opensearch").setLevel(logging.CRITICAL)
     try:
         client = OpenSearch(args.opensearch, timeout=60, max_retries=0)
         if args.remove:
