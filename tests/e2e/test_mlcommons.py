@@ -185,6 +185,26 @@ def test_when_the_sidecar_is_down_the_cluster_answers_unreranked_or_fails_closed
     assert "Error communicating with remote model" in error["reason"] and "Connection refused" in error["reason"]
 
 
+def test_a_search_without_the_query_text_is_not_reranked(node, docs_index, model_server, name):
+    """The processor takes the query text only from ext.rerank.query_context: a client that sends none gets the
+    cluster's page (ignore_failure) or an error (--fail-closed), never a reranked one."""
+    connect(node, model_server.url, name, "--index", docs_index)
+    body = {"query": page_body()["query"], "size": 10}
+    calls = metric_value(model_server.url, "rerank_sidecar_requests_total", route="v1_rerank")
+    response = search(node, docs_index, body)
+    assert response.status_code == 200, response.text
+    assert [(h["_id"], h["_score"]) for h in response.json()["hits"]["hits"]] == \
+        [(h["_id"], h["_score"]) for h in plain_page(node, docs_index)]
+    assert metric_value(model_server.url, "rerank_sidecar_requests_total", route="v1_rerank") == calls
+
+    connect(node, model_server.url, name, "--index", docs_index, "--fail-closed")
+    failed = search(node, docs_index, body)
+    # neural-search 3.6.0 does not check for a missing ext.rerank: a NullPointerException, as docs/plugin-style.md says
+    assert failed.status_code == 500, failed.text
+    assert failed.json()["error"]["type"] == "null_pointer_exception"
+    assert "RerankSearchExtBuilder" in failed.json()["error"]["reason"]
+
+
 def test_connect_twice_changes_nothing_and_remove_takes_everything_down(node, docs_index, model_server, name):
     first = connect(node, model_server.url, name, "--index", docs_index)
     before = parts(node, name)
