@@ -1,4 +1,5 @@
-"""A single-node OpenSearch with the k-NN and neural-search plugins, from Maven Central: the product's reference.
+"""A single-node OpenSearch with the k-NN, neural-search, ml-commons and job-scheduler plugins, from Maven Central:
+the product's reference (ml-commons is what the in-cluster `rerank` processor calls the sidecar through).
 
     python deploy/nodes/opensearch.py run -- COMMAND   # start, run COMMAND with OPENSEARCH_URL set, stop
     python deploy/nodes/opensearch.py start | stop | install
