@@ -262,11 +262,12 @@ def _take_down_model(client: Any, model: dict[str, Any] | None, say: Any) -> Non
     _delete(client, f"{ML}/models/{model['id']}")
     say(f"deleted model {model['id']}")
     group = model.get("model_group_id")
-    if group:   # ml-commons made a group for the model when it was registered without one; it goes with it
+    if group:   # a group ml-commons made for the model (registered without one) goes with it
+        from opensearchpy.exceptions import TransportError
         try:
             _delete(client, f"{ML}/model_groups/{group}")
-        except ConnectError:
-            pass   # a group another model still uses stays
+        except TransportError:
+            pass   # a group that other models still use stays
 
 
 # ---- cluster checks and calls -----------------------------------------------------------------------------------
