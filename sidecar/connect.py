@@ -225,8 +225,8 @@ def _wait_deployed(client: Any, model_id: str) -> None:
 
 
 def set_default_pipeline(client: Any, indices: dict[str, str | None], pipeline: str, say: Any) -> None:
-    """Make `pipeline` the default search pipeline of `indices` (name -> current default): their clients change
-    nothing."""
+    """Make `pipeline` the default search pipeline of `indices` (name -> current default): their clients need not
+    name it."""
     for index, current in sorted(indices.items()):
         if current == pipeline:
             say(f"index {index}: default search pipeline {pipeline}: unchanged")
@@ -314,7 +314,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sidecar", metavar="URL", help="the sidecar as the cluster reaches it, e.g. "
                         "http://rerank-sidecar:8080 (required unless --remove)")
     parser.add_argument("--index", metavar="PATTERN", help="make the pipeline these indices' default search "
-                        "pipeline, so their clients change nothing")
+                        "pipeline, so that their clients need not name it (they still send "
+                        "ext.rerank.query_context)")
     parser.add_argument("--text-field", default="text", metavar="F[,F...]",
                         help="the document fields the processor sends to the model, joined with no separator, "
                              "as the processor does (default: text)")
