@@ -93,10 +93,10 @@ def plain_page(node: str, index: str, size: int = 10) -> list[dict]:
     return response.json()["hits"]["hits"]
 
 
-def sidecar_ranking(sidecar_url: str, texts: list[str]) -> list[tuple[int, float]]:
+def sidecar_ranking(sidecar_url: str, texts: list[str], headers: dict | None = None) -> list[tuple[int, float]]:
     """The sidecar's own /rerank (TEI) over the same texts: (index into texts, probability), best first."""
     answer = requests.post(f"{sidecar_url}/rerank", json={"query": QUERY, "texts": texts, "truncate": True},
-                           timeout=60)
+                           headers=headers, timeout=60)
     assert answer.status_code == 200, answer.text
     return [(rank["index"], rank["score"]) for rank in answer.json()]
 
@@ -241,6 +241,33 @@ def test_a_moved_sidecar_replaces_the_connector_and_model(node, model_server, na
     assert new["pipelines"][0]["response_processors"][0]["rerank"]["ml_opensearch"]["model_id"] == \
         new["models"][0]["_id"]
     assert len(new["connectors"]) == len(new["models"]) == 1   # the old ones are gone, not left behind
+
+
+def test_a_sidecar_with_api_keys_is_called_with_the_key_it_was_given(node, docs_index, tiny_cross_encoder,
+                                                                     start_sidecar, name):
+    key = "k3y-for-the-cluster-0123456789"
+    guarded = start_sidecar(node, reranker=str(tiny_cross_encoder), config={
+        "defaults": {"budget_ms": 60000},
+        "auth": {"api_keys": [key], "exempt_paths": ["/-/healthy", "/-/ready", "/metrics"]}})
+    connect(node, guarded.url, name, "--api-key", key, "--fail-closed")
+    page = plain_page(node, docs_index)
+    response = search(node, docs_index, page_body(), search_pipeline=name)
+    assert response.status_code == 200, response.text
+    expected = sidecar_ranking(guarded.url, [hit["_source"]["text"] for hit in page],
+                               headers={"Authorization": f"Bearer {key}"})
+    assert [h["_id"] for h in response.json()["hits"]["hits"]] == [page[i]["_id"] for i, _ in expected]
+    assert metric_value(guarded.url, "rerank_sidecar_requests_total", route="v1_rerank", status="200") == 1
+
+    # without the key (a connector made before the sidecar had auth): the sidecar refuses, the search fails
+    connect_cli(node, "--remove", "--name", name)
+    connect(node, guarded.url, name, "--fail-closed")
+    refused = search(node, docs_index, page_body(), search_pipeline=name)
+    # ml-commons passes the sidecar's status and error body through, wrapped in its own status_exception
+    assert refused.status_code == 401, refused.text
+    assert refused.json()["error"]["type"] == "status_exception"
+    assert refused.json()["error"]["reason"].startswith("Error from remote service: ")
+    assert "security_exception" in refused.json()["error"]["reason"]
+    assert metric_value(guarded.url, "rerank_sidecar_requests_total", route="unauthenticated", status="401") >= 1
 
 
 @pytest.mark.parametrize(("args", "message"), [
