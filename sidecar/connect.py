@@ -29,6 +29,9 @@ REQUEST_BODY = '{ "query": "${parameters.query}", "documents": ${parameters.docu
 PRE_PROCESS = "connector.pre_process.cohere.rerank"
 POST_PROCESS = "connector.post_process.cohere.rerank"
 DEPLOY_TIMEOUT_S = 60.0
+# what `connect` reranks through the cluster to check the whole path before a search depends on it
+CHECK_QUERY = "rerank-sidecar connect: is the model reachable?"
+CHECK_DOCUMENTS = ("The cluster reached the sidecar.", "Its scores came back.")
 
 
 class ConnectError(Exception):
@@ -46,6 +49,7 @@ class Plan:
     hybrid: bool = False
     ignore_failure: bool = True
     api_key: str = ""
+    check: bool = True
 
     def __repr__(self) -> str:   # the API key never reaches a log
         return (f"Plan(sidecar_url={self.sidecar_url!r}, name={self.name!r}, text_fields={self.text_fields!r}, "
@@ -173,6 +177,10 @@ def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
         else:
             say(f"model {model_id}: unchanged")
 
+    if plan.check:
+        check_model(client, plan, model_id, redeploy=model is not None, say=say)
+        say(f"model {model_id}: checked, reranked {len(CHECK_DOCUMENTS)} documents through the cluster")
+
     body = pipeline_body(plan, model_id)
     if find_pipeline(client, plan.name) == body:
         say(f"search pipeline {plan.name}: unchanged")
@@ -183,6 +191,35 @@ def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
 
     set_default_pipeline(client, indices, plan.name, say)
     return {"connector_id": connector["id"], "model_id": model_id, "pipeline": plan.name}
+
+
+def check_model(client: Any, plan: Plan, model_id: str, *, redeploy: bool, say: Any = print) -> None:
+    """Rerank two documents through the cluster as the processor does (TextSimilarityInputDataSet), before any
+    search depends on it: a sidecar the cluster cannot reach, or a setting that forbids it, is an error now
+    instead of silently unreranked searches later. A model that was already deployed is redeployed once first
+    when the check fails, because ml-commons reads some settings (private_ip_enabled) only at deploy."""
+    from opensearchpy.exceptions import TransportError
+
+    body = {"query_text": CHECK_QUERY, "text_docs": list(CHECK_DOCUMENTS)}
+    for attempt in ("first", "after redeploy") if redeploy else ("first",):
+        try:
+            answer = _call(client, "POST", f"{ML}/_predict/text_similarity/{model_id}", body)
+            break
+        except TransportError as exc:
+            if attempt == "first" and redeploy:
+                _call(client, "POST", f"{ML}/models/{model_id}/_undeploy")
+                deploy_model(client, model_id)
+                say(f"model {model_id}: failed the check, redeployed ({one_line(exc)})")
+                continue
+            hint = ""
+            if "private ip address" in str(exc.info):
+                hint = " (set plugins.ml_commons.connector.private_ip_enabled: true, then run connect again)"
+            raise ConnectError(f"the cluster cannot rerank with the sidecar at {plan.endpoint}: {one_line(exc)}"
+                               f"{hint}; the connector and model stay, the pipeline was not written") from exc
+    outputs = (answer.get("inference_results") or [{}])[0].get("output") or []
+    if len(outputs) != len(CHECK_DOCUMENTS):
+        raise ConnectError(f"the sidecar at {plan.endpoint} gave {len(outputs)} scores for "
+                           f"{len(CHECK_DOCUMENTS)} documents through the cluster")
 
 
 def register_model(client: Any, name: str, connector_id: str) -> str:
@@ -328,6 +365,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=os.environ.get("RERANK_SIDECAR_API_KEY", ""),
                         help="the sidecar's API key, when it has auth.api_keys (or RERANK_SIDECAR_API_KEY); "
                              "stored encrypted in the connector")
+    parser.add_argument("--no-check", action="store_true", help="do not rerank two documents through the "
+                        "cluster before writing the pipeline (e.g. when the sidecar is not up yet)")
     parser.add_argument("--remove", action="store_true", help="remove the pipeline, model and connector")
 
 
@@ -342,7 +381,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         raise ConnectError("--text-field names no field")
     return Plan(sidecar_url=args.sidecar.rstrip("/"), name=args.name, text_fields=fields,
                 index_pattern=args.index, hybrid=args.hybrid, ignore_failure=not args.fail_closed,
-                api_key=args.api_key)
+                api_key=args.api_key, check=not args.no_check)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -175,14 +175,22 @@ def test_when_the_sidecar_is_down_the_cluster_answers_unreranked_or_fails_closed
     hits = response.json()["hits"]["hits"]
     assert [(h["_id"], h["_score"]) for h in hits] == [(h["_id"], h["_score"]) for h in page]
 
+    # connect checks the path through the cluster before it writes the pipeline: a stopped sidecar is an error
+    checked = connect_cli(node, "--sidecar", model_server.url, "--name", name, "--fail-closed")
+    assert checked.returncode == 2
+    assert "cannot rerank with the sidecar" in checked.stderr and "Connection refused" in checked.stderr
+    assert parts(node, name)["pipelines"][0]["response_processors"][0]["rerank"]["ignore_failure"] is True
+
     # --fail-closed: the search fails with the connector's error, as docs/plugin-style.md says
-    lines = connect(node, model_server.url, name, "--fail-closed")
+    lines = connect(node, model_server.url, name, "--fail-closed", "--no-check")
     assert f"search pipeline {name}: written (rerank on text)" in lines
     failed = search(node, docs_index, page_body(), search_pipeline=name)
     assert failed.status_code == 500, failed.text
     error = failed.json()["error"]
     assert error["type"] == "status_exception"
-    assert "Error communicating with remote model" in error["reason"] and "Connection refused" in error["reason"]
+    # usually "Connection refused"; once, under load, the HTTP client's "Acquire operation took longer than the
+    # configured maximum time" (its pool still held the stopped sidecar's connection)
+    assert error["reason"].startswith("Error communicating with remote model: "), error
 
 
 def test_a_search_without_the_query_text_is_not_reranked(node, docs_index, model_server, name):
@@ -212,8 +220,9 @@ def test_connect_twice_changes_nothing_and_remove_takes_everything_down(node, do
     assert before["models"][0]["_source"]["model_state"] == "DEPLOYED"
 
     second = connect(node, model_server.url, name, "--index", docs_index)
-    assert len(second) == len(first) == 4
-    assert all(line.endswith("unchanged") for line in second), second
+    assert len(second) == len(first) == 5
+    assert [line for line in second if "checked" in line] == [line for line in first if "checked" in line]
+    assert all(line.endswith("unchanged") for line in second if "checked" not in line), second
     assert parts(node, name) == before   # same ids, same versions, same timestamps
 
     removed = connect_cli(node, "--remove", "--name", name)
@@ -256,11 +265,15 @@ def test_a_sidecar_with_api_keys_is_called_with_the_key_it_was_given(node, docs_
     expected = sidecar_ranking(guarded.url, [hit["_source"]["text"] for hit in page],
                                headers={"Authorization": f"Bearer {key}"})
     assert [h["_id"] for h in response.json()["hits"]["hits"]] == [page[i]["_id"] for i, _ in expected]
-    assert metric_value(guarded.url, "rerank_sidecar_requests_total", route="v1_rerank", status="200") == 1
+    # connect's check, then the search
+    assert metric_value(guarded.url, "rerank_sidecar_requests_total", route="v1_rerank", status="200") == 2
 
-    # without the key (a connector made before the sidecar had auth): the sidecar refuses, the search fails
+    # without the key (a connector made before the sidecar had auth): connect's check fails on the sidecar's 401,
+    # and a pipeline written anyway (--no-check) fails its searches
     connect_cli(node, "--remove", "--name", name)
-    connect(node, guarded.url, name, "--fail-closed")
+    unchecked = connect_cli(node, "--sidecar", guarded.url, "--name", name, "--fail-closed")
+    assert unchecked.returncode == 2 and "401" in unchecked.stderr, unchecked.stderr
+    connect(node, guarded.url, name, "--fail-closed", "--no-check")
     refused = search(node, docs_index, page_body(), search_pipeline=name)
     # ml-commons passes the sidecar's status and error body through, wrapped in its own status_exception
     assert refused.status_code == 401, refused.text
@@ -268,6 +281,30 @@ def test_a_sidecar_with_api_keys_is_called_with_the_key_it_was_given(node, docs_
     assert refused.json()["error"]["reason"].startswith("Error from remote service: ")
     assert "security_exception" in refused.json()["error"]["reason"]
     assert metric_value(guarded.url, "rerank_sidecar_requests_total", route="unauthenticated", status="401") >= 1
+
+
+def test_the_cluster_settings_the_docs_name_are_the_ones_needed(node, model_server, name):
+    """docs/plugin-style.md's table, checked one setting at a time (transient, restored after)."""
+    def put(settings: dict) -> None:
+        answer = requests.put(f"{node}/_cluster/settings", json={"transient": settings}, timeout=30)
+        assert answer.ok, answer.text
+
+    regex, private, ml_node = ("plugins.ml_commons.trusted_connector_endpoints_regex",
+                               "plugins.ml_commons.connector.private_ip_enabled", "plugins.ml_commons.only_run_on_ml_node")
+    try:
+        put({regex: ["^https://api\\.cohere\\.ai/.*$"]})   # the sidecar's URL not trusted: no connector
+        refused = connect_cli(node, "--sidecar", model_server.url, "--name", name)
+        assert refused.returncode == 2 and "trusted connector endpoint regex" in refused.stderr, refused.stderr
+        assert parts(node, name)["connectors"] == []
+        put({regex: None, private: False})   # loopback not allowed: the check fails, with the setting named
+        private_refused = connect_cli(node, "--sidecar", model_server.url, "--name", name)
+        assert private_refused.returncode == 2, private_refused.stdout
+        assert "private ip address" in private_refused.stderr and private in private_refused.stderr
+        put({private: None, ml_node: True})   # not needed: a remote model runs on this node without the ml role
+        lines = connect(node, model_server.url, name)   # and the model deployed under the old setting is redeployed
+        assert any("redeployed" in line for line in lines) and any("checked" in line for line in lines), lines
+    finally:
+        put({regex: None, private: None, ml_node: None})
 
 
 @pytest.mark.parametrize(("args", "message"), [
