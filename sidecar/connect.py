@@ -9,17 +9,32 @@ part is found by name first, so running the command again changes nothing; `--re
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-ML = "/_plugins/_ml"
+from sidecar.mlcommons import (
+    CHECK_DOCUMENTS,
+    ML,
+    ConnectError,
+    call,
+    check_model,
+    default_pipelines,
+    delete,
+    deploy_model,
+    find_connector,
+    find_model,
+    find_pipeline,
+    one_line,
+    register_model,
+    require_ml_commons,
+    take_down_model,
+)
+
 DEFAULT_NAME = "rerank-sidecar"
 # The built-in Cohere functions fit our /v1/rerank exactly: the pre-process turns the processor's query text and
 # page of documents into `query`, `documents` and `top_n` (= the page size, so every document gets a score), and
@@ -28,14 +43,6 @@ DEFAULT_NAME = "rerank-sidecar"
 REQUEST_BODY = '{ "query": "${parameters.query}", "documents": ${parameters.documents}, "top_n": ${parameters.top_n} }'
 PRE_PROCESS = "connector.pre_process.cohere.rerank"
 POST_PROCESS = "connector.post_process.cohere.rerank"
-DEPLOY_TIMEOUT_S = 60.0
-# what `connect` reranks through the cluster to check the whole path before a search depends on it
-CHECK_QUERY = "rerank-sidecar connect: is the model reachable?"
-CHECK_DOCUMENTS = ("The cluster reached the sidecar.", "Its scores came back.")
-
-
-class ConnectError(Exception):
-    """What went wrong, in one line for the operator."""
 
 
 @dataclass(frozen=True)
@@ -101,38 +108,6 @@ def pipeline_body(plan: Plan, model_id: str) -> dict[str, Any]:
     return body
 
 
-# ---- the parts, found by name -----------------------------------------------------------------------------------
-def find_connector(client: Any, name: str) -> dict[str, Any] | None:
-    hits = _search(client, f"{ML}/connectors/_search", name)
-    return {"id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
-
-
-def find_model(client: Any, name: str) -> dict[str, Any] | None:
-    hits = _search(client, f"{ML}/models/_search", name)
-    # a remote model has no chunks, but ml-commons indexes chunk documents beside their model for local ones
-    hits = [h for h in hits if "chunk_number" not in h["_source"]]
-    return {"id": hits[0]["_id"], **hits[0]["_source"]} if hits else None
-
-
-def _search(client: Any, path: str, name: str) -> list[dict[str, Any]]:
-    body = {"query": {"term": {"name.keyword": name}}, "size": 5}
-    # ml-commons creates its system index on first use: none yet (404) means nothing of ours
-    answer = _call(client, "POST", path, body, params={"ignore": 404})
-    return answer.get("hits", {}).get("hits", [])
-
-
-def find_pipeline(client: Any, name: str) -> dict[str, Any] | None:
-    return _call(client, "GET", f"/_search/pipeline/{name}", params={"ignore": 404}).get(name)
-
-
-def default_pipelines(client: Any, pattern: str, expand_wildcards: str) -> dict[str, str | None]:
-    """Each index matching `pattern` and its default search pipeline (None when it has none)."""
-    settings = client.indices.get_settings(index=pattern, expand_wildcards=expand_wildcards,
-                                           params={"ignore": 404})
-    return {index: value.get("settings", {}).get("index", {}).get("search", {}).get("default_pipeline")
-            for index, value in settings.items() if isinstance(value, dict) and "settings" in value}
-
-
 def same_connector(found: dict[str, Any], wanted: dict[str, Any]) -> bool:
     keys = ("url", "method", "request_body", "pre_process_function", "post_process_function")
     have, want = (found.get("actions") or [{}])[0], wanted["actions"][0]
@@ -154,17 +129,17 @@ def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
     model = find_model(client, plan.name)
     if connector and not same_connector(connector, wanted):
         say(f"connector {connector['id']} points elsewhere or is configured differently: replacing it")
-        _take_down_model(client, model, say)
-        _delete(client, f"{ML}/connectors/{connector['id']}")
+        take_down_model(client, model, say)
+        delete(client, f"{ML}/connectors/{connector['id']}")
         connector = model = None
     if connector is None:
-        connector = {"id": _call(client, "POST", f"{ML}/connectors/_create", wanted)["connector_id"]}
+        connector = {"id": call(client, "POST", f"{ML}/connectors/_create", wanted)["connector_id"]}
         say(f"created connector {connector['id']} -> {plan.endpoint}")
     else:
         say(f"connector {connector['id']} -> {plan.endpoint}: unchanged")
 
     if model is not None and model.get("connector_id") != connector["id"]:
-        _take_down_model(client, model, say)
+        take_down_model(client, model, say)
         model = None
     if model is None:
         model_id = register_model(client, plan.name, connector["id"])
@@ -178,87 +153,19 @@ def connect(client: Any, plan: Plan, say: Any = print) -> dict[str, str]:
             say(f"model {model_id}: unchanged")
 
     if plan.check:
-        check_model(client, plan, model_id, redeploy=model is not None, say=say)
+        check_model(client, plan.endpoint, model_id, redeploy=model is not None, say=say)
         say(f"model {model_id}: checked, reranked {len(CHECK_DOCUMENTS)} documents through the cluster")
 
     body = pipeline_body(plan, model_id)
     if find_pipeline(client, plan.name) == body:
         say(f"search pipeline {plan.name}: unchanged")
     else:
-        _call(client, "PUT", f"/_search/pipeline/{plan.name}", body)
+        call(client, "PUT", f"/_search/pipeline/{plan.name}", body)
         say(f"search pipeline {plan.name}: written (rerank on {', '.join(plan.text_fields)}"
             f"{', after hybrid normalization' if plan.hybrid else ''})")
 
     set_default_pipeline(client, indices, plan.name, say)
     return {"connector_id": connector["id"], "model_id": model_id, "pipeline": plan.name}
-
-
-def check_model(client: Any, plan: Plan, model_id: str, *, redeploy: bool, say: Any = print) -> None:
-    """Rerank two documents through the cluster as the processor does (TextSimilarityInputDataSet), before any
-    search depends on it: a sidecar the cluster cannot reach, or a setting that forbids it, is an error now
-    instead of silently unreranked searches later. A model that was already deployed is redeployed once first
-    when the check fails, because ml-commons reads some settings (private_ip_enabled) only at deploy."""
-    from opensearchpy.exceptions import TransportError
-
-    body = {"query_text": CHECK_QUERY, "text_docs": list(CHECK_DOCUMENTS)}
-    for attempt in ("first", "after redeploy") if redeploy else ("first",):
-        try:
-            answer = _call(client, "POST", f"{ML}/_predict/text_similarity/{model_id}", body)
-            break
-        except TransportError as exc:
-            if attempt == "first" and redeploy:
-                _call(client, "POST", f"{ML}/models/{model_id}/_undeploy")
-                deploy_model(client, model_id)
-                say(f"model {model_id}: failed the check, redeployed ({one_line(exc)})")
-                continue
-            hint = ""
-            if "private ip address" in str(exc.info):
-                hint = " (set plugins.ml_commons.connector.private_ip_enabled: true, then run connect again)"
-            raise ConnectError(f"the cluster cannot rerank with the sidecar at {plan.endpoint}: {one_line(exc)}"
-                               f"{hint}; the connector and model stay, the pipeline was not written") from exc
-    outputs = (answer.get("inference_results") or [{}])[0].get("output") or []
-    if len(outputs) != len(CHECK_DOCUMENTS):
-        raise ConnectError(f"the sidecar at {plan.endpoint} gave {len(outputs)} scores for "
-                           f"{len(CHECK_DOCUMENTS)} documents through the cluster")
-
-
-def register_model(client: Any, name: str, connector_id: str) -> str:
-    body = {"name": name, "function_name": "remote", "connector_id": connector_id,
-            "description": "rerank-sidecar's cross-encoder, served over HTTP"}
-    task = _call(client, "POST", f"{ML}/models/_register", body, params={"deploy": "true"})
-    model_id = task.get("model_id") or _wait_task(client, task["task_id"])["model_id"]
-    _wait_deployed(client, model_id)
-    return model_id
-
-
-def deploy_model(client: Any, model_id: str) -> None:
-    _call(client, "POST", f"{ML}/models/{model_id}/_deploy")
-    _wait_deployed(client, model_id)
-
-
-def _wait_task(client: Any, task_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + DEPLOY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        task = _call(client, "GET", f"{ML}/tasks/{task_id}")
-        if task.get("state") == "FAILED":
-            raise ConnectError(f"ml-commons task {task_id} failed: {task.get('error')}")
-        if task.get("model_id"):
-            return task
-        time.sleep(0.5)
-    raise ConnectError(f"ml-commons task {task_id} gave no model within {DEPLOY_TIMEOUT_S:.0f}s")
-
-
-def _wait_deployed(client: Any, model_id: str) -> None:
-    deadline = time.monotonic() + DEPLOY_TIMEOUT_S
-    state = "unknown"
-    while time.monotonic() < deadline:
-        state = _call(client, "GET", f"{ML}/models/{model_id}").get("model_state", "unknown")
-        if state == "DEPLOYED":
-            return
-        if state == "DEPLOY_FAILED":
-            break
-        time.sleep(0.5)
-    raise ConnectError(f"model {model_id} did not deploy (state {state}); see the cluster's log")
 
 
 def set_default_pipeline(client: Any, indices: dict[str, str | None], pipeline: str, say: Any) -> None:
@@ -282,65 +189,13 @@ def remove(client: Any, name: str = DEFAULT_NAME, say: Any = print) -> None:
             client.indices.put_settings(index=index, body={"index.search.default_pipeline": None})
             say(f"index {index}: default search pipeline {name} unset")
     if find_pipeline(client, name) is not None:
-        _delete(client, f"/_search/pipeline/{name}")
+        delete(client, f"/_search/pipeline/{name}")
         say(f"deleted search pipeline {name}")
-    _take_down_model(client, find_model(client, name), say)
+    take_down_model(client, find_model(client, name), say)
     connector = find_connector(client, name)
     if connector is not None:
-        _delete(client, f"{ML}/connectors/{connector['id']}")
+        delete(client, f"{ML}/connectors/{connector['id']}")
         say(f"deleted connector {connector['id']}")
-
-
-def _take_down_model(client: Any, model: dict[str, Any] | None, say: Any) -> None:
-    if model is None:
-        return
-    if model.get("model_state") in ("DEPLOYED", "PARTIALLY_DEPLOYED", "DEPLOYING"):
-        _call(client, "POST", f"{ML}/models/{model['id']}/_undeploy")
-    _delete(client, f"{ML}/models/{model['id']}")
-    say(f"deleted model {model['id']}")
-    group = model.get("model_group_id")
-    if group:   # a group ml-commons made for the model (registered without one) goes with it
-        from opensearchpy.exceptions import TransportError
-        try:
-            _delete(client, f"{ML}/model_groups/{group}")
-        except TransportError:
-            pass   # a group that other models still use stays
-
-
-# ---- cluster checks and calls -----------------------------------------------------------------------------------
-def require_ml_commons(client: Any) -> None:
-    plugins = {row["component"] for row in client.cat.plugins(format="json")}
-    missing = sorted({"opensearch-ml", "opensearch-neural-search"} - plugins)
-    if missing:
-        raise ConnectError(f"the cluster lacks the plugin(s) {', '.join(missing)} that the rerank processor needs")
-
-
-def _call(client: Any, method: str, path: str, body: Any = None, params: dict | None = None) -> dict[str, Any]:
-    return client.transport.perform_request(method, path, body=body, params=params or {})
-
-
-def _delete(client: Any, path: str) -> None:
-    _call(client, "DELETE", path)
-
-
-def one_line(exc: Exception) -> str:
-    """A cluster's error as one line: status, type and reason where it gave them."""
-    from opensearchpy.exceptions import ConnectionError as TransportConnectionError
-    from opensearchpy.exceptions import TransportError
-
-    if isinstance(exc, TransportConnectionError):
-        return f"cannot reach the cluster: {exc.error}"
-    if isinstance(exc, TransportError):
-        info = exc.info if isinstance(exc.info, dict) else {}
-        error = info.get("error")
-        if isinstance(error, dict):
-            reason = error.get("reason") or json.dumps(error)
-            if "trusted connector endpoint" in reason:
-                reason += (" (add the sidecar's URL to the cluster setting "
-                           "plugins.ml_commons.trusted_connector_endpoints_regex: docs/plugin-style.md)")
-            return f"the cluster answered {exc.status_code} {error.get('type', '')}: {reason}".replace("\n", " ")
-        return f"the cluster answered {exc.status_code}: {error or exc.error}".replace("\n", " ")
-    return str(exc).replace("\n", " ")
 
 
 # ---- command line -----------------------------------------------------------------------------------------------
