@@ -13,6 +13,7 @@ SUBCOMMANDS = {
     "localsearch": ("localsearch.cli", "serve the embedded OpenSearch-compatible engine"),
     "ingest": ("ingest.cli", "embed documents and write them into an index with k-NN vectors"),
     "serve": ("sidecar.serve", "run the proxy (gunicorn) in front of a cluster or an embedded localsearch"),
+    "connect": ("sidecar.connect", "make the sidecar the model of an OpenSearch search pipeline's rerank processor"),
     "demo": ("sidecar.demo", "ingest a sample corpus into localsearch and compare rankings"),
     "eval": ("relevance.eval_cli", "compare BM25, k-NN, hybrid and reranking on your judgments (quality, latency)"),
     "train-reranker": ("relevance.train_cli", "fine-tune a cross-encoder on your judgments or click logs"),

@@ -9,7 +9,8 @@ clients parse those.
 `POST /v1/rerank` is the Cohere/Jina-style API: request `{"query", "documents": [str...],
 "top_n"?, "model"?, "return_documents"?}`, answer `{"model", "results": [{"index",
 "relevance_score"(, "document": {"text"})}]}` sorted by score and cut to `top_n`; the score is the
-logit's sigmoid (a probability, as those APIs give). Documents longer than the model takes are
+logit's sigmoid (a probability, as those APIs give), written in at most 18 characters so that
+OpenSearch's ml-commons can read it (`rerank-sidecar connect`). Documents longer than the model takes are
 truncated. Its errors are OpenSearch's error body, as everywhere else on the sidecar.
 
 Both go through the same auth and limits as searches, and their model calls through the same
@@ -83,7 +84,8 @@ def register_rerank_routes(app: Flask) -> None:
             return _answer(error.body(), error.status)
         except SearchError as exc:
             return _answer(exc.body(), exc.status)
-        results = sorted(({"index": i, "relevance_score": _sigmoid(float(x))} for i, x in enumerate(logits)),
+        results = sorted(({"index": i, "relevance_score": short_json_float(_sigmoid(float(x)))}
+                          for i, x in enumerate(logits)),
                          key=lambda result: -result["relevance_score"])[:body.get("top_n") or len(logits)]
         if body.get("return_documents"):
             for result in results:
@@ -215,6 +217,24 @@ def _refuse_long_inputs(scorer: Any, query: str, texts: list[str]) -> None:
         if len(ids) > scorer.max_length:
             raise TeiError(f"Input validation error: `inputs` must have less than {scorer.max_length} tokens. "
                            f"Given: {len(ids)}", "Validation", 413)
+
+
+# ml-commons reads a connector's answer with json-smart, which turns a number written with more than 18 characters
+# into a BigDecimal, and its Cohere post-process casts every relevance_score to Double: one long score fails the
+# whole rerank (ClassCastException). Python writes up to 17 significant digits ("0.48253420504407630" is 19), so
+# /v1/rerank writes each score in at most 18 characters (docs/plugin-style.md).
+JSON_SMART_MAX_DOUBLE_CHARS = 18
+
+
+def short_json_float(x: float) -> float:
+    """`x` with the fewest digits dropped for its JSON text to fit in 18 characters (16 significant digits
+    for a probability from 0.1 up: far below what a score can mean)."""
+    digits = 17
+    value = x
+    while len(repr(value)) > JSON_SMART_MAX_DOUBLE_CHARS and digits > 1:
+        digits -= 1
+        value = float(f"{x:.{digits}g}")
+    return value
 
 
 def _sigmoid(x: float) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import re
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from sidecar.rerank import load_scorer
+from sidecar.rerank_routes import short_json_float
 from sidecar.settings import Settings
 from tests.standins import stand_in
 
@@ -56,6 +58,26 @@ def test_v1_rerank_answers_as_cohere_and_jina(serving):
     more = client.post("/v1/rerank", json={"query": QUERY, "documents": DOCUMENTS, "top_n": 99}).get_json()
     assert len(more["results"]) == len(DOCUMENTS)
     assert not serving.cluster.seen, "the model-serving route went upstream"
+
+
+@pytest.mark.parametrize("score", [0.48253420504407630, 0.034644656412345678, 1.2345678901234567e-05,
+                                   0.9999999999999999, 2.5e-300, 1.0, 0.0, 0.5])
+def test_scores_fit_in_the_18_characters_ml_commons_reads_as_a_double(score):
+    """json-smart (ml-commons) reads a longer number as a BigDecimal, and the Cohere post-process then fails."""
+    written = json.dumps(short_json_float(score))
+    assert len(written) <= 18, written
+    assert float(written) == pytest.approx(score, rel=1e-12, abs=0)   # at least 12 significant digits kept
+    assert "." in written or "e" in written   # an integer would be read as an Integer, which fails the same way
+
+
+def test_v1_rerank_writes_every_score_in_18_characters_at_most(serving):
+    """What the sidecar's own /v1/rerank writes, byte for byte, for the same documents."""
+    response = serving().post("/v1/rerank", json={"query": QUERY, "documents": DOCUMENTS})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    raw = response.get_data(as_text=True)
+    scores = re.findall(r'"relevance_score": ([^,}]+)', raw)
+    assert len(scores) == len(DOCUMENTS)
+    assert max(len(score) for score in scores) <= 18, scores
 
 
 @pytest.mark.parametrize(("body", "reason"), [
