@@ -34,13 +34,15 @@ from sidecar.retrieve import (
     index_path,
 )
 from sidecar.settings import Profile, Settings
+from sidecar.shared_cache.windows import SharedWindows, StubHit, expand_window, fill_page
 from sidecar.upstream_flavour import UpstreamFlavour
-from sidecar.window_cache import WindowCache, WindowKey, caller_identity
+from sidecar.window_cache import CachedWindow, WindowCache, WindowKey, caller_identity
 from sidecar.window_sizing import UNMEASURED_WINDOW
 
 log = logging.getLogger(__name__)
 BI_ENCODER_UNAVAILABLE = "bi-encoder-unavailable"   # stage 1 ran on the lexical query alone: X-Rerank-Status says
 _WARN_EVERY_S = 60.0
+CACHE_UNAVAILABLE = "unavailable"   # X-Rerank-Cache: the shared cache was down; the answer was computed without it
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Outcome:
     metrics_index: str = "_none"   # the bounded `index` label of the request metrics
     stages: dict[str, float] = field(default_factory=dict)
     degraded: str | None = None    # why stage 1 ran degraded (BI_ENCODER_UNAVAILABLE), added to the status
+    cache: str | None = None       # CACHE_UNAVAILABLE: the shared cache did not answer (header X-Rerank-Cache)
 
 
 @dataclass
@@ -65,18 +68,11 @@ class MsearchAnswer:
     forward: bool = False           # NDJSON the sidecar cannot read: the request goes to the cluster as sent
 
 
-@dataclass
-class CachedWindow:
-    first: FirstStageResult
-    ranked: list[Ranked]
-    status: str      # reranked, partial, skipped-<reason>: every page of this window says the same
-    depth: int       # first-stage candidates fetched; a page past them deepens the window
-
-
 class RerankPipeline:
     def __init__(self, settings: Settings, retriever: Retriever, profiles: ProfileResolver, *,
                  embed: Callable[[str, str, bool], list[float]], rerank: Callable[..., Any],
-                 metrics: Metrics, window_for: Callable[[Profile], int] | None = None) -> None:
+                 metrics: Metrics, window_for: Callable[[Profile], int] | None = None,
+                 shared_windows: SharedWindows | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.profiles = profiles
@@ -86,6 +82,7 @@ class RerankPipeline:
         # a profile's default window: configured, or sized to its budget (window_sizing.py)
         self.window_for = window_for or (lambda profile: profile.window or UNMEASURED_WINDOW)
         self.windows = WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s)
+        self.shared_windows = shared_windows   # None: each process pages from its own windows only
         self._warned: dict[str, float] = {}
 
     # ---- entry point -------------------------------------------------------------------------
@@ -119,17 +116,8 @@ class RerankPipeline:
             hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
             forwarded_params={k: v for k, v in params.items() if k in FORWARDED_PARAMS},
             lexical_only=resolved.lexical_only, caller=caller_identity(headers), profile=profile)
-        cached = self.windows.get(key)
-        if cached is not None and _degraded(cached.status) and plan.from_ == 0:
-            cached = None   # a new first page tries the models again; later pages keep to the ranking they began on
-        self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
         try:
-            if cached is None:
-                cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
-                self.windows.put(key, cached)
-            elif cached.depth < _depth(plan):
-                cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
-                self.windows.put(key, cached)
+            cached, ranked = self._window(key, index, plan, profile, resolved, params, headers, outcome)
         except UpstreamRefused as exc:
             if not _result_window_too_large(exc):
                 raise
@@ -137,11 +125,18 @@ class RerankPipeline:
             return self._passthrough(raw_body, body, "skipped-result-window", resolved.metrics_index)
         outcome.rerank_status = cached.status
         explain = plan.explain
-        outcome.body = render(cached.first, cached.ranked, from_=plan.from_, size=plan.size,
+        outcome.body = render(cached.first, ranked, from_=plan.from_, size=plan.size,
                               source_spec=plan.source, total_as_int=params.get("rest_total_hits_as_int") in (
                                   "true", ""), explain=explain, took_ms=int((time.monotonic() - started) * 1000))
         outcome.stages["total"] = time.monotonic() - started
+        outcome.cache = outcome.cache or self.shared_cache_status()
         return outcome
+
+    def shared_cache_status(self) -> str | None:
+        """CACHE_UNAVAILABLE while the shared cache is marked down (any of its caches failed a call just now)."""
+        if self.shared_windows is not None and not self.shared_windows.available:
+            return CACHE_UNAVAILABLE
+        return None
 
     def answer(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
                request_id: str, extra_body_keys: frozenset[str] = frozenset()) -> Outcome:
@@ -224,6 +219,50 @@ class RerankPipeline:
                 "status": status}
             return [error for _ in items]
         return answer["responses"]
+
+    # ---- the reranked window: cached, shared, computed ----------------------------------------
+    def _window(self, key: WindowKey, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
+                params: Mapping[str, str], headers: Mapping[str, str],
+                outcome: Outcome) -> tuple[CachedWindow, list[Ranked]]:
+        """The window this search's page comes from, and the ranked list to render the page from (its hits there)."""
+        cached = self.windows.get(key)
+        shared = self.shared_windows.get(key) if self.shared_windows is not None else None
+        if self.shared_windows is not None and self.shared_windows.available:
+            # every replica serves the shared window: this process's own copy only while it is that one
+            if shared is None or cached is None or cached.generation != shared.generation:
+                cached = expand_window(shared) if shared is not None else None
+        elif self.shared_windows is not None:
+            outcome.cache = CACHE_UNAVAILABLE
+        retry = cached is not None and _degraded(cached.status) and plan.from_ == 0
+        if retry:
+            cached = None   # a new first page tries the models again; later pages keep to the ranking they began on
+        self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
+        if cached is None:
+            cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
+            cached = self._keep(key, cached, replace=retry, outcome=outcome)
+        elif cached.depth < _depth(plan):
+            cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
+            cached = self._keep(key, cached, replace=True, outcome=outcome)
+        ranked = cached.ranked
+        if self.shared_windows is not None:   # a window another replica computed: this page's hits by id
+            ranked = fill_page(cached.ranked, plan.from_, plan.size, lambda ids: self.retriever.fetch_hits(
+                index, ids, lexical_query=plan.lexical_query, source=first_stage_source(plan.source, profile.text_fields),
+                hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
+                params={k: v for k, v in params.items() if k in FORWARDED_PARAMS}, headers=headers))
+        return cached, ranked
+
+    def _keep(self, key: WindowKey, window: CachedWindow, *, replace: bool, outcome: Outcome) -> CachedWindow:
+        """Cache a window this process computed or deepened: shared first (where another replica's window, written
+        first, wins), then in memory when it holds every hit."""
+        if self.shared_windows is not None:
+            shared = self.shared_windows.publish(key, window, replace=replace)
+            if shared is None:
+                outcome.cache = CACHE_UNAVAILABLE
+            elif shared.generation != window.generation:
+                return expand_window(shared)
+        if not any(isinstance(r.candidate.hit, StubHit) for r in window.ranked):
+            self.windows.put(key, window)
+        return window
 
     # ---- stages ------------------------------------------------------------------------------
     def _first_stage(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
@@ -365,7 +404,8 @@ def has_lone_surrogate(value: Any) -> bool:
 
 
 def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: Metrics,
-                   rerank: Callable[..., Any] | None = None, flavour: UpstreamFlavour | None = None) -> RerankPipeline:
+                   rerank: Callable[..., Any] | None = None, flavour: UpstreamFlavour | None = None,
+                   shared_store: Any = None) -> RerankPipeline:
     """The search pipeline as the app serves it; relevance/ builds the systems it evaluates with it too.
 
     `models` embeds and reranks (the sidecar's model service); `rerank` replaces its reranking (an evaluation
@@ -375,8 +415,13 @@ def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: M
     retriever = Retriever(upstream, setup_headers, flavour)
     profiles = ProfileResolver(settings, upstream, setup_headers)
     sizing = getattr(models, "sizing", None)
+    shared_windows = None
+    if shared_store is not None and settings.window_cache_ttl_s > 0 and settings.window_cache_entries > 0:
+        shared_windows = SharedWindows(shared_store, prefix=settings.cache_key_prefix,
+                                       ttl_s=settings.window_cache_ttl_s)
     return RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=rerank or models.rerank,
-                          metrics=metrics, window_for=sizing.window if sizing is not None else None)
+                          metrics=metrics, window_for=sizing.window if sizing is not None else None,
+                          shared_windows=shared_windows)
 
 
 def basic_auth_headers(username: str | None, password: str | None) -> dict[str, str]:

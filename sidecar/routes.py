@@ -51,6 +51,8 @@ def register_routes(app: Flask) -> None:
             response.headers["X-Opaque-Id"] = g.request_id
         if g.rerank_status:
             response.headers["X-Rerank-Status"] = g.rerank_status
+        if getattr(g, "cache_status", None):   # the shared cache did not answer: computed without it
+            response.headers["X-Rerank-Cache"] = g.cache_status
         add_product_header(response, services.flavour)
         if getattr(g, "counted", False):
             services.metrics.in_flight.dec()
@@ -163,6 +165,7 @@ def raise_body_too_large(limit: int) -> None:
 def _outcome(outcome: Outcome) -> Response:
     g.metrics_index = outcome.metrics_index
     g.rerank_status = outcome.rerank_status
+    g.cache_status = outcome.cache
     g.stages = outcome.stages
     if outcome.forward:
         return _forward_request(outcome.forward_body)
@@ -191,6 +194,7 @@ def _msearch(services: SidecarServices, index: str | None) -> Response:
     answer = services.pipeline.msearch(index, _search_body(services), request.args, _upstream_headers(request.headers),
                                        g.request_id)
     g.rerank_status = ",".join(answer.statuses)
+    g.cache_status = services.pipeline.shared_cache_status()
     if answer.forward:
         return _forward_request(None)
     g.stages.update(answer.stages)

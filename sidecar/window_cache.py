@@ -16,6 +16,9 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
 
+from sidecar.respond import Ranked
+from sidecar.retrieve import FirstStageResult
+
 AUTH_HEADERS = ("authorization", "cookie", "x-api-key", "securitytenant", "x-forwarded-user", "x-proxy-user",
                 "x-proxy-roles")
 
@@ -50,6 +53,15 @@ class WindowKey:
     @cached_property
     def digest(self) -> str:   # once per request: the cache looks the window up, then stores it
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class CachedWindow:
+    first: FirstStageResult
+    ranked: list[Ranked]
+    status: str      # reranked, partial, skipped-<reason>: every page of this window says the same
+    depth: int       # first-stage candidates fetched; a page past them deepens the window
+    generation: str = ""   # with a shared cache: which shared version this full copy is (shared_cache/windows.py)
 
 
 class WindowCache:
