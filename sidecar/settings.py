@@ -250,8 +250,8 @@ def _check_cache(settings: Settings) -> None:
     if settings.cache_backend == "redis":
         if not settings.cache_url:
             raise ConfigError("cache_backend redis needs cache_url (RERANK_CACHE_URL), e.g. redis://redis:6379/0")
-        scheme = settings.cache_url.split("://", 1)[0]
-        if scheme not in ("redis", "rediss", "unix"):
+        scheme, sep, _ = settings.cache_url.partition("://")
+        if not sep or scheme not in ("redis", "rediss", "unix"):
             raise ConfigError(f"cache_url [{masked_url(settings.cache_url)}] must start with redis://, rediss:// "
                               "or unix://")
     for key in ("cache_timeout_ms", "cache_retry_s", "score_cache_ttl_s", "embedding_cache_ttl_s"):
