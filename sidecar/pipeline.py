@@ -76,7 +76,7 @@ class RerankPipeline:
         self.settings = settings
         self.retriever = retriever
         self.profiles = profiles
-        self.embed = embed          # (model name, text, normalize) -> vector
+        self.embed = embed          # (model name, text, normalize, caller digest) -> vector
         self.rerank = rerank        # (model name, query, texts, doc_keys, deadline) -> RerankResult
         self.metrics = metrics
         # a profile's default window: configured, or sized to its budget (window_sizing.py)
@@ -272,7 +272,7 @@ class RerankPipeline:
         if not resolved.lexical_only:
             normalize = resolved.contract.normalized if resolved.contract else True
             try:
-                vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
+                vector = self.embed(profile.bi_encoder, plan.query_text, normalize, caller_identity(headers))
             except Exception as exc:   # fail open: the lexical leg alone, still reranked, and flagged
                 self._warn_bi_encoder(profile.bi_encoder, exc)
                 outcome.degraded = BI_ENCODER_UNAVAILABLE
@@ -291,7 +291,9 @@ class RerankPipeline:
         t2 = time.monotonic()
         window = first.candidates[: plan.window]
         texts = [candidate_text(c.hit.get("_source") or {}, profile.text_fields, profile.separator) for c in window]
-        keys = [f"{c.hit.get('_index')}/{c.hit.get('_id')}" for c in window]
+        # the caller's digest scopes the score cache as it does the window cache: no entry is shared across callers
+        caller = caller_identity(headers)
+        keys = [f"{caller}|{c.hit.get('_index')}/{c.hit.get('_id')}" for c in window]
         budget_ms = plan.overrides.budget_ms or profile.budget_ms
         result = self.rerank(profile.reranker, plan.query_text, texts, keys, t2 + budget_ms / 1000.0)
         outcome.stages["rerank"] = time.monotonic() - t2

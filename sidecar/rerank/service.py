@@ -96,13 +96,14 @@ class ModelService:
         self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
         return model
 
-    def embed(self, name: str, text: str, normalize: bool) -> list[float]:
+    def embed(self, name: str, text: str, normalize: bool, caller: str = "") -> list[float]:
+        """The query's vector; `caller` (window_cache.caller_identity) scopes the cache entry to one caller."""
         def compute() -> list[float]:
             vector = self.bi_encoder(name).encode(text, normalize_embeddings=normalize, convert_to_numpy=True,
                                                  show_progress_bar=False)
             return [float(x) for x in vector]
 
-        return self._embeddings.get_or_compute(name, text, normalize, self._lock, compute)
+        return self._embeddings.get_or_compute(name, text, normalize, caller, self._lock, compute)
 
     def rerank(self, model: str, query: str, texts: list[str], keys: list[str], deadline: float) -> Any:
         from sidecar.rerank import RerankResult, ScoreCache, rerank_documents

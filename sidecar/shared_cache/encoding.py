@@ -1,7 +1,7 @@
 """Keys and compact values of the shared cache: what a score, a query vector and a reranked window become in Redis.
 
-Keys carry everything the per-process keys carry (a window's key digests its whole WindowKey, the caller's
-credential digest included), hashed so that no query text or credential is readable in Redis, under a prefix
+Keys carry everything the per-process keys carry, the caller's credential digest included (a window's key digests
+its whole WindowKey; a score's document key and a query vector's key start with the caller's digest), hashed so that no query text or credential is readable in Redis, under a prefix
 with a format version. Values are packed bytes: a logit as float32, a vector as float32s, a window as the ids and
 scores of its ranking (not the documents: a page served from it fetches its own hits by id, with the caller's
 credentials).
@@ -36,8 +36,8 @@ def score_key(prefix: str, key: CacheKey) -> str:
     return f"{prefix}:{FORMAT}:score:{_digest(*key)}"
 
 
-def embedding_key(prefix: str, model: str, text: str, normalize: bool) -> str:
-    return f"{prefix}:{FORMAT}:embedding:{_digest(model, str(bool(normalize)), text)}"
+def embedding_key(prefix: str, model: str, text: str, normalize: bool, caller: str) -> str:
+    return f"{prefix}:{FORMAT}:embedding:{_digest(model, str(bool(normalize)), caller, text)}"
 
 
 def window_key(prefix: str, window_digest: str) -> str:

@@ -55,17 +55,17 @@ class TieredScoreCache(ScoreCache):
 
 
 class EmbeddingCache:
-    """(bi-encoder, query text, normalize) -> vector: a memory LRU, with Redis behind it when one is configured."""
+    """(bi-encoder, query text, normalize, caller digest) -> vector: a memory LRU, with Redis behind it when one is configured."""
 
     def __init__(self, max_entries: int, store: SharedStore | None, *, prefix: str, ttl_s: float,
                  metrics: Any) -> None:
         self.max_entries, self.store, self.prefix, self.ttl_s = max_entries, store, prefix, ttl_s
         self.metrics = metrics
-        self._entries: OrderedDict[tuple[str, str, bool], list[float]] = OrderedDict()
+        self._entries: OrderedDict[tuple[str, str, bool, str], list[float]] = OrderedDict()
 
-    def get_or_compute(self, model: str, text: str, normalize: bool, lock: Any,
+    def get_or_compute(self, model: str, text: str, normalize: bool, caller: str, lock: Any,
                        compute: Callable[[], list[float]]) -> list[float]:
-        key = (model, text, normalize)
+        key = (model, text, normalize, caller)
         with lock:
             vector = self._entries.get(key)
             if vector is not None:
@@ -84,7 +84,7 @@ class EmbeddingCache:
             self.store.set(embedding_key(self.prefix, *key), encode_vector(vector), self.ttl_s)
         return vector
 
-    def _keep(self, key: tuple[str, str, bool], vector: list[float], lock: Any) -> None:
+    def _keep(self, key: tuple[str, str, bool, str], vector: list[float], lock: Any) -> None:
         with lock:
             self._entries[key] = vector
             self._entries.move_to_end(key)

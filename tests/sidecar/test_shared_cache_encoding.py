@@ -50,10 +50,13 @@ def test_score_keys_differ_in_every_part_and_hide_the_query():
     assert score_key("other-deployment", base) != score_key(PREFIX, base)
 
 
-def test_embedding_keys_carry_model_text_and_normalization():
-    keys = {embedding_key(PREFIX, "minilm", "read a file", True), embedding_key(PREFIX, "minilm", "read a file", False),
-            embedding_key(PREFIX, "mpnet", "read a file", True), embedding_key(PREFIX, "minilm", "read files", True)}
-    assert len(keys) == 4
+def test_embedding_keys_carry_model_text_normalization_and_caller():
+    keys = {embedding_key(PREFIX, "minilm", "read a file", True, "alice"),
+            embedding_key(PREFIX, "minilm", "read a file", False, "alice"),
+            embedding_key(PREFIX, "mpnet", "read a file", True, "alice"),
+            embedding_key(PREFIX, "minilm", "read files", True, "alice"),
+            embedding_key(PREFIX, "minilm", "read a file", True, "bob")}
+    assert len(keys) == 5
     assert all("read" not in k for k in keys)
 
 

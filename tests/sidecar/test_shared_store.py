@@ -125,10 +125,12 @@ def test_the_embedding_tier_computes_once_across_processes(redis_server):
 
     first = EmbeddingCache(10, _store(redis_server.url), prefix="p", ttl_s=60, metrics=metrics)
     second = EmbeddingCache(10, _store(redis_server.url), prefix="p", ttl_s=60, metrics=metrics)
-    assert first.get_or_compute("minilm", "read a file", True, lock, compute) == [0.5, -0.25, 0.125]
-    assert second.get_or_compute("minilm", "read a file", True, lock, compute) == [0.5, -0.25, 0.125]
-    assert second.get_or_compute("minilm", "read a file", False, lock, compute) == [0.5, -0.25, 0.125]
-    assert len(calls) == 2   # the second process found the first one's vector; normalize=False is another key
+    assert first.get_or_compute("minilm", "read a file", True, "alice", lock, compute) == [0.5, -0.25, 0.125]
+    assert second.get_or_compute("minilm", "read a file", True, "alice", lock, compute) == [0.5, -0.25, 0.125]
+    assert len(calls) == 1   # the second process found the first one's vector
+    assert second.get_or_compute("minilm", "read a file", False, "alice", lock, compute) == [0.5, -0.25, 0.125]
+    assert second.get_or_compute("minilm", "read a file", True, "bob", lock, compute) == [0.5, -0.25, 0.125]
+    assert len(calls) == 3   # normalize=False is another entry, and so is another caller's
 
 
 @pytest.mark.parametrize("url", ["http://redis:6379", "redis"])
