@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 from searchcore.bodies import BodyNotJson, parse_json_body, parse_ndjson_pairs
 from searchcore.errors import IllegalArgument, SearchError
+from sidecar.first_stage_request import depth as stage_one_depth
+from sidecar.first_stage_request import first_stage_request
 from sidecar.hit_text import candidate_text
 from sidecar.metrics import DEGRADED_SEPARATOR, Metrics, count_search_outcome
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
@@ -25,16 +27,13 @@ from sidecar.respond import Ranked, ScoreMode, extend, first_stage_source, rank,
 from sidecar.retrieve import (
     FORWARDED_PARAMS,
     HIT_KEYS,
-    MAX_RESULT_WINDOW,
-    SUMMARY_KEYS,
-    FirstStageRequest,
     FirstStageResult,
     Retriever,
     UpstreamRefused,
     index_path,
 )
 from sidecar.settings import Profile, Settings
-from sidecar.shared_cache.windows import SharedWindows, StubHit, expand_window, fill_page
+from sidecar.shared_cache.windows import SharedWindows, WindowTiers
 from sidecar.upstream_flavour import UpstreamFlavour
 from sidecar.window_cache import CachedWindow, WindowCache, WindowKey, caller_identity
 from sidecar.window_sizing import UNMEASURED_WINDOW
@@ -57,7 +56,7 @@ class Outcome:
     metrics_index: str = "_none"   # the bounded `index` label of the request metrics
     stages: dict[str, float] = field(default_factory=dict)
     degraded: str | None = None    # why stage 1 ran degraded (BI_ENCODER_UNAVAILABLE), added to the status
-    cache: str | None = None       # CACHE_UNAVAILABLE: the shared cache did not answer (header X-Rerank-Cache)
+    cache: str | None = None       # CACHE_UNAVAILABLE: the shared cache was down (header X-Rerank-Cache)
 
 
 @dataclass
@@ -81,8 +80,9 @@ class RerankPipeline:
         self.metrics = metrics
         # a profile's default window: configured, or sized to its budget (window_sizing.py)
         self.window_for = window_for or (lambda profile: profile.window or UNMEASURED_WINDOW)
-        self.windows = WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s)
-        self.shared_windows = shared_windows   # None: each process pages from its own windows only
+        # this process's windows, and with a shared cache every replica's (shared_cache/windows.py)
+        self.windows = WindowTiers(WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s),
+                                   shared_windows)
         self._warned: dict[str, float] = {}
 
     # ---- entry point -------------------------------------------------------------------------
@@ -129,14 +129,12 @@ class RerankPipeline:
                               source_spec=plan.source, total_as_int=params.get("rest_total_hits_as_int") in (
                                   "true", ""), explain=explain, took_ms=int((time.monotonic() - started) * 1000))
         outcome.stages["total"] = time.monotonic() - started
-        outcome.cache = outcome.cache or self.shared_cache_status()
+        outcome.cache = self.shared_cache_status()
         return outcome
 
     def shared_cache_status(self) -> str | None:
         """CACHE_UNAVAILABLE while the shared cache is marked down (any of its caches failed a call just now)."""
-        if self.shared_windows is not None and not self.shared_windows.available:
-            return CACHE_UNAVAILABLE
-        return None
+        return None if self.windows.shared_available else CACHE_UNAVAILABLE
 
     def answer(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
                request_id: str, extra_body_keys: frozenset[str] = frozenset()) -> Outcome:
@@ -220,49 +218,27 @@ class RerankPipeline:
             return [error for _ in items]
         return answer["responses"]
 
-    # ---- the reranked window: cached, shared, computed ----------------------------------------
+    # ---- the reranked window: cached (in memory, shared), or computed --------------------------
     def _window(self, key: WindowKey, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
                 params: Mapping[str, str], headers: Mapping[str, str],
                 outcome: Outcome) -> tuple[CachedWindow, list[Ranked]]:
         """The window this search's page comes from, and the ranked list to render the page from (its hits there)."""
         cached = self.windows.get(key)
-        shared = self.shared_windows.get(key) if self.shared_windows is not None else None
-        if self.shared_windows is not None and self.shared_windows.available:
-            # every replica serves the shared window: this process's own copy only while it is that one
-            if shared is None or cached is None or cached.generation != shared.generation:
-                cached = expand_window(shared) if shared is not None else None
-        elif self.shared_windows is not None:
-            outcome.cache = CACHE_UNAVAILABLE
         retry = cached is not None and _degraded(cached.status) and plan.from_ == 0
         if retry:
             cached = None   # a new first page tries the models again; later pages keep to the ranking they began on
         self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
         if cached is None:
             cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
-            cached = self._keep(key, cached, replace=retry, outcome=outcome)
-        elif cached.depth < _depth(plan):
+            cached = self.windows.put(key, cached, replace=retry)
+        elif cached.depth < stage_one_depth(plan):
             cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
-            cached = self._keep(key, cached, replace=True, outcome=outcome)
-        ranked = cached.ranked
-        if self.shared_windows is not None:   # a window another replica computed: this page's hits by id
-            ranked = fill_page(cached.ranked, plan.from_, plan.size, lambda ids: self.retriever.fetch_hits(
-                index, ids, lexical_query=plan.lexical_query, source=first_stage_source(plan.source, profile.text_fields),
-                hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
-                params={k: v for k, v in params.items() if k in FORWARDED_PARAMS}, headers=headers))
-        return cached, ranked
-
-    def _keep(self, key: WindowKey, window: CachedWindow, *, replace: bool, outcome: Outcome) -> CachedWindow:
-        """Cache a window this process computed or deepened: shared first (where another replica's window, written
-        first, wins), then in memory when it holds every hit."""
-        if self.shared_windows is not None:
-            shared = self.shared_windows.publish(key, window, replace=replace)
-            if shared is None:
-                outcome.cache = CACHE_UNAVAILABLE
-            elif shared.generation != window.generation:
-                return expand_window(shared)
-        if not any(isinstance(r.candidate.hit, StubHit) for r in window.ranked):
-            self.windows.put(key, window)
-        return window
+            cached = self.windows.put(key, cached, replace=True)
+        # a window another replica computed holds ids only: this page's hits are fetched by id
+        return cached, self.windows.page(cached, plan.from_, plan.size, lambda ids: self.retriever.fetch_hits(
+            index, ids, lexical_query=plan.lexical_query, source=first_stage_source(plan.source, profile.text_fields),
+            hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
+            params={k: v for k, v in params.items() if k in FORWARDED_PARAMS}, headers=headers))
 
     # ---- stages ------------------------------------------------------------------------------
     def _first_stage(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
@@ -278,7 +254,7 @@ class RerankPipeline:
                 outcome.degraded = BI_ENCODER_UNAVAILABLE
         t1 = time.monotonic()
         outcome.stages["embed"] = t1 - t0
-        request = self._first_stage_request(index, plan, profile, vector, params)
+        request = first_stage_request(index, plan, profile, vector, params)
         mode = self.retriever.mode(plan.overrides.retrieval or profile.retrieval, headers)
         first = self.retriever.retrieve(request, mode, headers)
         outcome.stages["retrieve"] = time.monotonic() - t1
@@ -305,7 +281,7 @@ class RerankPipeline:
         else:
             ranked = rank(first.candidates, list(result.logits), list(result.passage_index),
                           _score_mode(profile, plan))
-        return CachedWindow(first, ranked, status, _depth(plan))
+        return CachedWindow(first, ranked, status, stage_one_depth(plan))
 
     def _warn_bi_encoder(self, model: str | None, exc: Exception) -> None:
         """Logged at most once a minute per bi-encoder (with the trace the first time), not once per search."""
@@ -325,28 +301,7 @@ class RerankPipeline:
         status = cached.status
         if outcome.degraded and outcome.degraded not in status.split(DEGRADED_SEPARATOR):
             status += DEGRADED_SEPARATOR + outcome.degraded   # the candidates past the window came from it
-        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), status, _depth(plan))
-
-    def _first_stage_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float] | None,
-                        params: Mapping[str, str]) -> FirstStageRequest:
-        body = plan.upstream_body
-        # what the cluster would count and aggregate for the client's own request
-        aggs = body.get("aggs", body.get("aggregations"))
-        if aggs is None:   # the total alone: the lexical leg's query (post_filter included) counts the same hits
-            summary: dict[str, Any] = {"size": 0, "query": plan.lexical_query}
-        else:              # aggregations run on the query, the total counts what passes the post_filter
-            summary = {"size": 0, "query": plan.client_query, "aggs": aggs}
-            if plan.post_filter is not None:
-                summary["post_filter"] = plan.post_filter
-        summary.update({k: body[k] for k in SUMMARY_KEYS if k in body})
-        o = plan.overrides
-        return FirstStageRequest(
-            index=index, lexical_query=plan.lexical_query, filters=plan.filters, vector=vector,
-            vector_field=profile.vector_field, depth=_depth(plan),
-            fusion=profile.fusion_config(o.fusion, o.fusion_combination, o.fusion_weights, o.fusion_rank_constant),
-            source=first_stage_source(plan.source, profile.text_fields),
-            hit_options={k: v for k, v in body.items() if k in HIT_KEYS}, summary_body=summary,
-            params={k: v for k, v in params.items() if k in FORWARDED_PARAMS})
+        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), status, stage_one_depth(plan))
 
     def _passthrough(self, raw_body: bytes, body: Any, status: str, metrics_index: str,
                      plan: PassThrough | None = None) -> Outcome:
@@ -367,11 +322,6 @@ def _result_window_too_large(exc: UpstreamRefused) -> bool:
 def _degraded(status: str) -> bool:
     """Not the ranking the models would give: reranking skipped, or stage 1 without its k-NN leg."""
     return status.startswith("skipped") or DEGRADED_SEPARATOR in status
-
-
-def _depth(plan: SearchPlan) -> int:
-    """Stage 1 fetches the window, and further when a page reaches past it (first-stage order there)."""
-    return min(max(plan.window, plan.from_ + plan.size), MAX_RESULT_WINDOW)
 
 
 def _overrides(plan: SearchPlan) -> tuple[Any, ...]:

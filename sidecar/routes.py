@@ -185,7 +185,9 @@ def _opaque_id() -> dict[str, str]:
 def _upstream_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The caller's headers for the sidecar's own upstream calls (credentials unchanged, hop-by-hop dropped)."""
     from sidecar.proxy import forwardable_headers
-    out = {k: v for k, v in forwardable_headers(headers).items() if k.lower() != "content-type"}
+    from sidecar.window_cache import SIDECAR_CALLER_ENVIRON, CallerHeaders
+    out = CallerHeaders({k: v for k, v in forwardable_headers(headers).items() if k.lower() != "content-type"},
+                        sidecar_caller=request.environ.get(SIDECAR_CALLER_ENVIRON, ""))
     out.update(_opaque_id())
     return out
 

@@ -23,10 +23,24 @@ AUTH_HEADERS = ("authorization", "cookie", "x-api-key", "securitytenant", "x-for
                 "x-proxy-roles")
 
 
+SIDECAR_CALLER_ENVIRON = "rerank_sidecar.caller"   # WSGI environ key: the sidecar auth's digest of the caller
+
+
+class CallerHeaders(dict):
+    """A request's headers for the sidecar's upstream calls, plus who the sidecar's own auth let in: its
+    credentials (X-Api-Key, or Authorization for basic users) are removed from the headers, so without this every
+    caller the sidecar authenticated would look alike. The attribute never travels upstream."""
+
+    def __init__(self, headers: Mapping[str, str], sidecar_caller: str = "") -> None:
+        super().__init__(headers)
+        self.sidecar_caller = sidecar_caller
+
+
 def caller_identity(headers: Mapping[str, str]) -> str:
     """A digest of whatever authenticates the caller (never stored in clear)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     material = "\n".join(f"{k}={lowered.get(k, '')}" for k in AUTH_HEADERS)
+    material += f"\nsidecar={getattr(headers, 'sidecar_caller', '')}"
     return hashlib.sha256(material.encode()).hexdigest()
 
 

@@ -23,7 +23,7 @@ from sidecar.shared_cache.encoding import (
 )
 from sidecar.shared_cache.store import SharedStore
 from sidecar.shared_cache.tiers import decoded
-from sidecar.window_cache import CachedWindow, WindowKey
+from sidecar.window_cache import CachedWindow, WindowCache, WindowKey
 
 
 class StubHit(dict):
@@ -56,6 +56,47 @@ class SharedWindows:
         if stored:
             return compact
         return self.get(key) or compact   # it expired in between: ours stands (written again next time)
+
+
+class WindowTiers:
+    """The windows a search may page from: this process's (memory) and, with a shared cache, every replica's.
+
+    With Redis answering, the shared window is the one served; the process's full copy only while it is that
+    generation (a copy Redis no longer holds is not served: another replica may have computed a new one). With
+    Redis down or not configured, the memory copy is served, as without a shared cache."""
+
+    def __init__(self, memory: WindowCache, shared: SharedWindows | None) -> None:
+        self.memory, self.shared = memory, shared
+
+    @property
+    def shared_available(self) -> bool:
+        return self.shared is None or self.shared.available
+
+    def get(self, key: WindowKey) -> CachedWindow | None:
+        cached = self.memory.get(key)
+        if self.shared is None:
+            return cached
+        shared = self.shared.get(key)
+        if not self.shared.available:
+            return cached
+        if shared is None or cached is None or cached.generation != shared.generation:
+            return expand_window(shared) if shared is not None else None
+        return cached
+
+    def put(self, key: WindowKey, window: CachedWindow, *, replace: bool) -> CachedWindow:
+        """Keep a window this process computed or deepened: shared first (another replica's window, written first,
+        wins and is returned instead), then in memory when it holds every hit."""
+        if self.shared is not None:
+            shared = self.shared.publish(key, window, replace=replace)
+            if shared is not None and shared.generation != window.generation:
+                return expand_window(shared)
+        if not any(isinstance(r.candidate.hit, StubHit) for r in window.ranked):
+            self.memory.put(key, window)
+        return window
+
+    def page(self, window: CachedWindow, from_: int, size: int, fetch: Any) -> list[Ranked]:
+        """The ranked list to render the page `from_`..`from_ + size` from: its hits all there."""
+        return window.ranked if self.shared is None else fill_page(window.ranked, from_, size, fetch)
 
 
 def compact_window(window: CachedWindow) -> CompactWindow:
