@@ -82,7 +82,7 @@ class RerankPipeline:
         self.window_for = window_for or (lambda profile: profile.window or UNMEASURED_WINDOW)
         # this process's windows, and with a shared cache every replica's (shared_cache/windows.py)
         self.windows = WindowTiers(WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s),
-                                   shared_windows)
+                                   shared_windows, metrics)
         self._warned: dict[str, float] = {}
 
     # ---- entry point -------------------------------------------------------------------------

@@ -65,8 +65,8 @@ class WindowTiers:
     generation (a copy Redis no longer holds is not served: another replica may have computed a new one). With
     Redis down or not configured, the memory copy is served, as without a shared cache."""
 
-    def __init__(self, memory: WindowCache, shared: SharedWindows | None) -> None:
-        self.memory, self.shared = memory, shared
+    def __init__(self, memory: WindowCache, shared: SharedWindows | None, metrics: Any) -> None:
+        self.memory, self.shared, self.metrics = memory, shared, metrics
 
     @property
     def shared_available(self) -> bool:
@@ -74,6 +74,7 @@ class WindowTiers:
 
     def get(self, key: WindowKey) -> CachedWindow | None:
         cached = self.memory.get(key)
+        self.metrics.cache_backend.labels("window", "memory", "hit" if cached is not None else "miss").inc()
         if self.shared is None:
             return cached
         shared = self.shared.get(key)
