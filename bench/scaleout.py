@@ -86,6 +86,7 @@ def summed(urls: list[str]) -> dict[str, float]:
 def replicas(work: Path, engine_url: str, reranker: str, count: int, config: dict[str, Any],
              threads_each: int) -> Any:
     """`count` sidecars (one worker each, `threads_each` model threads) and nginx round-robin in front of them."""
+    work.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         urls = []
         for i in range(count):
