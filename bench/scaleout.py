@@ -54,7 +54,37 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work", default=None)
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--png", default=None, help="a chart of p50/p99 per page and backend")
+    parser.add_argument("--replot", default=None, help="draw --png from an earlier --json report, run nothing")
     return parser.parse_args(argv)
+
+
+def plot(report: dict[str, Any], path: Path) -> None:
+    """p50 and p99 per page, one group of bars per backend (log scale: hits take ms, computed windows seconds)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = report["results"]
+    pages = list(next(iter(results.values()))["pages"])
+    figure, axis = plt.subplots(figsize=(8, 4))
+    width = 0.8 / (2 * len(results))
+    for i, (backend, result) in enumerate(results.items()):
+        for j, stat in enumerate(("p50_ms", "p99_ms")):
+            offset = (2 * i + j) * width - 0.4 + width / 2
+            values = [result["pages"][page][stat] for page in pages]
+            axis.bar([k + offset for k in range(len(pages))], values, width,
+                     label=f"{backend} {stat.removesuffix('_ms')} ({result['model_calls_per_query']} model calls/query,"
+                           f" window hit rate {result['window_hit_rate']})")
+    axis.set_xticks(range(len(pages)), pages)
+    axis.set_yscale("log")
+    axis.set_ylabel("latency (ms, log scale)")
+    axis.set_title(f"{report['replicas']} replicas behind nginx, {report['clients']} clients paging, window "
+                   f"{report['window']}, {report['reranker']}", fontsize=9)
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
 
 
 def metrics_of(url: str) -> dict[str, float]:
@@ -168,6 +198,9 @@ def summary(rows: list[dict], elapsed: float, before: dict, after: dict, session
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.replot:
+        plot(json.loads(Path(args.replot).read_text()), Path(args.png or "scaleout.png"))
+        return 0
     work = Path(args.work or tempfile.mkdtemp(prefix="rerank-scaleout-"))
     work.mkdir(parents=True, exist_ok=True)
     models = os.environ.get("RERANK_MODELS_DIR")
@@ -214,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
+    if args.png:
+        plot(report, Path(args.png))
     return 0
 
 
