@@ -52,11 +52,15 @@ class Workload:
     embed_ms: float = 10.0        # the query's embedding (MiniLM-L6 on one core), cached with the window
     overhead_ms: float = 3.0      # parsing, the cluster's answer, respond: per search, cached or not
     gpu_pairs_per_s: float = 2000.0   # a remote GPU server's speed, for the comparison (not measured here)
+    # measured on a running sidecar instead of derived from doc_tokens (documents vary in length: a mean length
+    # hides the share of them split in two passages); see docs/scaling.md for the queries
+    passages_per_doc: float | None = None
+    tokens_per_pair: float | None = None
 
 
 @dataclass(frozen=True)
 class Plan:
-    passages_per_doc: int
+    passages_per_doc: float
     tokens_per_pair: float
     cpu_ms_per_computed_search: float
     cpu_ms_per_search: float
@@ -72,8 +76,8 @@ class Plan:
 
 def plan(w: Workload) -> Plan:
     room = w.max_length - w.query_tokens - 3
-    passages = max(1, math.ceil(w.doc_tokens / room))
-    pair_tokens = min(w.doc_tokens, room) + w.query_tokens + 3
+    passages = w.passages_per_doc or max(1, math.ceil(w.doc_tokens / room))
+    pair_tokens = w.tokens_per_pair or min(w.doc_tokens, room) + w.query_tokens + 3
     inference_ms = 1000.0 * w.window * passages * (pair_tokens / 256.0) / w.pairs_per_s_per_core
     computed_ms = inference_ms + w.embed_ms
     per_search_ms = (1.0 - w.hit_rate) * computed_ms + w.overhead_ms
@@ -175,20 +179,26 @@ def check(args: argparse.Namespace) -> dict[str, Any]:
                     "padded_tokens_per_pair": round(tokens / pairs, 1) if pairs else None,
                     "loadavg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
                     "wall_s": round(time.perf_counter() - started, 1)}
-    # the model's inputs, measured: speed per core from the 1-replica warm-up (all cores' threads), the document
-    # length as the passages and padded tokens the runs scored per search; no cache hits (every query fresh)
-    first = runs["1 replica"]
-    per_core = first["warm_up_pairs_per_s"][0] / first["model_threads_per_replica"]
-    passages = first["pairs_per_search"] / args.window
-    pair_tokens = first["padded_tokens_per_pair"]
-    doc_tokens = (passages - 1) * (512 - 19) + (pair_tokens - 19) if passages > 1 else pair_tokens - 19
-    workload = Workload(per_core, args.window, doc_tokens, 0.0, qps=1.0, p99_ms=1e9, cores_per_replica=cores)
-    for run in runs.values():
-        predicted = saturated_throughput(workload, cores)
-        run["predicted_searches_per_s"] = round(predicted, 2)
+    report = {"command": " ".join(["capacity.py", *sys.argv[1:]]), "cores": cores, "window": args.window,
+              "reranker": Path(reranker).name, "runs": runs}
+    return predict_runs(report)
+
+
+def predict_runs(report: dict[str, Any]) -> dict[str, Any]:
+    """The model's prediction for each measured run, from inputs measured in the 1-replica run: the speed per core
+    its warm-up measured, and the passages per document and padded tokens per pair its searches scored (every
+    query fresh: no cache hits)."""
+    first = report["runs"]["1 replica"]
+    workload = Workload(first["warm_up_pairs_per_s"][0] / first["model_threads_per_replica"], report["window"],
+                        doc_tokens=0.0, hit_rate=0.0, qps=1.0, p99_ms=1e9, cores_per_replica=report["cores"],
+                        passages_per_doc=first["pairs_per_search"] / report["window"],
+                        tokens_per_pair=first["padded_tokens_per_pair"])
+    report["inputs"] = asdict(workload)
+    for run in report["runs"].values():
+        predicted = saturated_throughput(workload, report["cores"])
+        run["predicted_searches_per_s"] = round(predicted, 3)
         run["measured_over_predicted"] = round(run["measured_searches_per_s"] / predicted, 3)
-    return {"command": " ".join(["capacity.py", *sys.argv[1:]]), "cores": cores, "window": args.window,
-            "reranker": Path(reranker).name, "inputs": asdict(workload), "runs": runs}
+    return report
 
 
 def _sum(url: str, name: str) -> float:
@@ -221,12 +231,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reranker", default=None)
     parser.add_argument("--work", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--from-report", default=None, help="predict again for an earlier --check report's runs")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.check:
+    if args.from_report:
+        report = predict_runs(json.loads(Path(args.from_report).read_text()))
+    elif args.check:
         report = check(args)
     else:
         workload = Workload(args.pairs_per_s_per_core, args.window, args.doc_tokens, args.hit_rate, args.qps,
