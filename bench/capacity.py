@@ -218,6 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="measured: rerank_sidecar_model_pairs_per_second / model threads per worker")
     parser.add_argument("--window", type=int, default=30)
     parser.add_argument("--doc-tokens", type=float, default=300.0, help="mean tokens per document's text fields")
+    parser.add_argument("--passages-per-doc", type=float, default=None, help="measured (instead of from doc tokens)")
+    parser.add_argument("--tokens-per-pair", type=float, default=None, help="measured padded tokens per pair")
     parser.add_argument("--hit-rate", type=float, default=0.0, help="searches answered from a cache (0..1)")
     parser.add_argument("--qps", type=float, default=10.0)
     parser.add_argument("--p99-ms", type=float, default=2500.0)
@@ -244,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         workload = Workload(args.pairs_per_s_per_core, args.window, args.doc_tokens, args.hit_rate, args.qps,
                             args.p99_ms, args.cores_per_replica, embed_ms=args.embed_ms, overhead_ms=args.overhead_ms,
-                            gpu_pairs_per_s=args.gpu_pairs_per_s)
+                            gpu_pairs_per_s=args.gpu_pairs_per_s, passages_per_doc=args.passages_per_doc,
+                            tokens_per_pair=args.tokens_per_pair)
         report = {"inputs": asdict(workload), "plan": asdict(plan(workload))}
     print(json.dumps(report, indent=2))
     if args.json:
