@@ -11,7 +11,7 @@ export TRANSFORMERS_OFFLINE := 1
 PYTEST_ARGS ?=
 ARGS ?=
 
-.PHONY: install test test-es8 lint demo bench clean prometheus-tools audit fuzz load opensearch opensearch-stop elasticsearch elasticsearch-stop elasticsearch8 elasticsearch8-stop
+.PHONY: install test test-es8 lint demo bench clean prometheus-tools scaleout-tools audit fuzz load opensearch opensearch-stop elasticsearch elasticsearch-stop elasticsearch8 elasticsearch8-stop
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON)"; exit 1; }
@@ -36,7 +36,7 @@ $(ES8_CLIENT)/.installed: $(STAMP)
 NODE := $(PYTHON) deploy/nodes/opensearch.py
 ES_NODE := $(PYTHON) deploy/nodes/elasticsearch.py
 ES8_NODE := $(PYTHON) deploy/nodes/elasticsearch.py --version 8.19.9
-test: $(STAMP) $(ES8_CLIENT)/.installed prometheus-tools
+test: $(STAMP) $(ES8_CLIENT)/.installed prometheus-tools scaleout-tools
 	$(NODE) run -- $(ES_NODE) run -- $(ES8_NODE) run -- $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # the reference node on its own, in the background (prints OPENSEARCH_URL=...); `make opensearch-stop` stops it
@@ -72,6 +72,20 @@ prometheus-tools:
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null \
 	  || { $$SUDO apt-get update -q >/dev/null && \
 	       $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; \
+	fi
+
+# redis-server and nginx for the shared-cache tests (tests/e2e/test_scaleout.py: two sidecars behind a round-robin
+# nginx sharing one Redis; tests/sidecar/test_shared_store.py); each runs on loopback in a temporary folder
+scaleout-tools:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! { command -v nginx || test -x /usr/sbin/nginx; } >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	  else echo "redis-server/nginx missing and not root: the shared-cache tests will skip"; exit 0; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { echo "redis-server/nginx missing and no apt-get"; exit 0; }; \
+	  echo "installing the Debian packages redis-server and nginx (for the shared-cache tests)"; \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server nginx >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && \
+	       $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server nginx >/dev/null; }; \
 	fi
 
 lint: $(STAMP)

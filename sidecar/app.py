@@ -42,11 +42,13 @@ def create_app(settings: Settings | None = None, *, upstream: Any = None, scorer
     if settings.inference_threads:
         import torch
         torch.set_num_threads(settings.inference_threads)  # the bi-encoder and torch cross-encoders
-    models = ModelService(settings, metrics, scorer_loader)
+    from sidecar.shared_cache.store import open_shared_store
+    shared_store = open_shared_store(settings, metrics)   # None with cache_backend memory (the default)
+    models = ModelService(settings, metrics, scorer_loader, shared_store=shared_store)
     flavour = UpstreamFlavour(upstream, basic_auth_headers(settings.setup_username, settings.setup_password))
     if isinstance(upstream, Upstream):   # lost and found again, the cluster is asked what it is again
         upstream.observer = flavour.observer(upstream.observer)
-    pipeline = build_pipeline(settings, upstream, models, metrics=metrics, flavour=flavour)
+    pipeline = build_pipeline(settings, upstream, models, metrics=metrics, flavour=flavour, shared_store=shared_store)
     app = Flask("sidecar")
     app.url_map.merge_slashes = False  # `//` in a path is forwarded as sent, not redirected
     app.url_map.strict_slashes = False

@@ -94,7 +94,7 @@ def _submit(index: str, store: AsyncResultStore) -> Response:
         return _forward_request(outcome.forward_body)
     if outcome.status >= 300:   # as a search that fails at once: the error, not an envelope
         return _json(outcome.body, outcome.status)
-    kept = KeptResult(caller_identity(request.headers), started, now_ms(), started + keep_alive_ms,
+    kept = KeptResult(caller_identity(_upstream_headers(request.headers)), started, now_ms(), started + keep_alive_ms,
                       outcome.status, outcome.body)
     async_id = None
     if keep:
@@ -186,7 +186,7 @@ def _kept(store: AsyncResultStore, async_id: str) -> KeptResult | Response:
     """The caller's own kept result, or the cluster's 404 for an id it does not know (expired, deleted, another
     caller's: an id never shows what another caller searched)."""
     kept = store.get(async_id)
-    if kept is None or kept.caller != caller_identity(request.headers):
+    if kept is None or kept.caller != caller_identity(_upstream_headers(request.headers)):
         error = SearchError(async_id, status=404, error_type="resource_not_found_exception")
         return _json(error.body(), 404)
     return kept

@@ -25,6 +25,7 @@ from flask import Flask, Response, g, request
 from searchcore.errors import SearchError
 from sidecar.services import services_of
 from sidecar.settings import AuthSettings
+from sidecar.window_cache import SIDECAR_CALLER_ENVIRON
 
 
 class Unauthenticated(SearchError):
@@ -85,7 +86,11 @@ def register_auth(app: Flask, settings: AuthSettings, bearer_paths: tuple[str, .
         if identity is None:
             g.route = "unauthenticated"
             return authenticator.challenge()
-        for name in authenticator.consumed_headers(identity):   # request.headers reads the environ: gone for the proxy too
+        consumed = authenticator.consumed_headers(identity)
+        # which credentials let the caller in, kept (as a digest) for the per-caller caches and async results
+        proof = "\n".join(f"{name}={request.headers.get(name, '')}" for name in consumed)
+        request.environ[SIDECAR_CALLER_ENVIRON] = hashlib.sha256(f"{identity}\n{proof}".encode()).hexdigest()
+        for name in consumed:   # request.headers reads the environ: gone for the proxy too
             request.environ.pop("HTTP_" + name.upper().replace("-", "_"), None)
         return None
 

@@ -41,6 +41,10 @@ FAIL_OPEN_REASONS = ("timeout", "error", "nan", "model-unavailable", "contract-m
 DEGRADED_SEPARATOR = "+"
 RERANK_STATUSES = ("reranked", "partial", "skipped", "passthrough", "error")
 CACHES = ("embedding", "score", "window")
+CACHE_BACKENDS = ("memory", "redis")
+CACHE_OPERATIONS = ("get", "set")
+# a shared-cache round trip on a LAN is sub-millisecond; past the timeout (50 ms by default) it counts as failed
+CACHE_LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,11 @@ class Metrics:
     batch_tokens: Histogram      # padded tokens per model call
     model_seconds: Histogram     # duration of one model call
     batch_requests: Histogram    # requests whose pairs shared one model call (cross-request batching)
-    cache: Counter
+    cache: Counter               # look-ups per cache, hit or miss, whichever backend answered
+    cache_backend: Counter       # look-ups per cache and backend (memory tier, redis), hit, miss or unavailable
+    cache_backend_seconds: Histogram   # one round trip to the shared cache, by operation
+    cache_backend_unavailable: Counter  # shared-cache calls that failed or were skipped while it was down
+    cache_backend_up: Gauge      # 1 while the shared cache answers (the lowest of the live workers')
     fail_open: Counter           # searches not reranked (skipped) or reranked from a degraded stage 1, by reason
     rerank_status: Counter
     in_flight: Gauge
@@ -103,6 +111,18 @@ def _create() -> Metrics:
         batch_requests=Histogram(f"{PREFIX}_batch_requests", "Requests whose pairs shared one model call "
                                  "(cross-request batching)", ["model"], buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32)),
         cache=Counter(f"{PREFIX}_cache_requests_total", "Cache look-ups by cache and result", ["cache", "result"]),
+        cache_backend=Counter(f"{PREFIX}_cache_backend_requests_total", "Cache look-ups by cache, backend (memory: "
+                              "the process's own tier; redis: the shared one, asked on a memory miss) and result "
+                              "(hit, miss, unavailable)", ["cache", "backend", "result"]),
+        cache_backend_seconds=Histogram(f"{PREFIX}_cache_backend_duration_seconds", "Duration of one round trip to "
+                                        "the shared cache, by operation", ["backend", "operation"],
+                                        buckets=CACHE_LATENCY_BUCKETS),
+        cache_backend_unavailable=Counter(f"{PREFIX}_cache_backend_unavailable_total", "Shared-cache calls that "
+                                          "failed (timeout, refused) or were skipped while the backend was "
+                                          "marked down; the answer was computed without it", ["backend"]),
+        cache_backend_up=Gauge(f"{PREFIX}_cache_backend_up", "1 while the shared cache answers, 0 while it is "
+                               "marked down (the lowest of the live workers')", ["backend"],
+                               multiprocess_mode="livemin"),
         fail_open=Counter(f"{PREFIX}_fail_open_total",
                           "Searches answered in first-stage order because reranking was skipped, or reranked from "
                           "a degraded first stage (bi-encoder-unavailable: the lexical leg alone)", ["reason"]),
@@ -127,6 +147,7 @@ def _create() -> Metrics:
     for cache in CACHES:
         for result in ("hit", "miss"):
             metrics.cache.labels(cache, result)
+            metrics.cache_backend.labels(cache, "memory", result)
     metrics.build_info.labels(__version__).set(1)
     return metrics
 

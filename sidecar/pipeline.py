@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 from searchcore.bodies import BodyNotJson, parse_json_body, parse_ndjson_pairs
 from searchcore.errors import IllegalArgument, SearchError
+from sidecar.first_stage_request import depth as stage_one_depth
+from sidecar.first_stage_request import first_stage_request
 from sidecar.hit_text import candidate_text
 from sidecar.metrics import DEGRADED_SEPARATOR, Metrics, count_search_outcome
 from sidecar.plan import PassThrough, SearchPlan, plan_search, strip_rerank_ext
@@ -25,22 +27,21 @@ from sidecar.respond import Ranked, ScoreMode, extend, first_stage_source, rank,
 from sidecar.retrieve import (
     FORWARDED_PARAMS,
     HIT_KEYS,
-    MAX_RESULT_WINDOW,
-    SUMMARY_KEYS,
-    FirstStageRequest,
     FirstStageResult,
     Retriever,
     UpstreamRefused,
     index_path,
 )
 from sidecar.settings import Profile, Settings
+from sidecar.shared_cache.windows import SharedWindows, WindowTiers
 from sidecar.upstream_flavour import UpstreamFlavour
-from sidecar.window_cache import WindowCache, WindowKey, caller_identity
+from sidecar.window_cache import CachedWindow, WindowCache, WindowKey, caller_identity
 from sidecar.window_sizing import UNMEASURED_WINDOW
 
 log = logging.getLogger(__name__)
 BI_ENCODER_UNAVAILABLE = "bi-encoder-unavailable"   # stage 1 ran on the lexical query alone: X-Rerank-Status says
 _WARN_EVERY_S = 60.0
+CACHE_UNAVAILABLE = "unavailable"   # X-Rerank-Cache: the shared cache was down; the answer was computed without it
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Outcome:
     metrics_index: str = "_none"   # the bounded `index` label of the request metrics
     stages: dict[str, float] = field(default_factory=dict)
     degraded: str | None = None    # why stage 1 ran degraded (BI_ENCODER_UNAVAILABLE), added to the status
+    cache: str | None = None       # CACHE_UNAVAILABLE: the shared cache was down (header X-Rerank-Cache)
 
 
 @dataclass
@@ -65,27 +67,22 @@ class MsearchAnswer:
     forward: bool = False           # NDJSON the sidecar cannot read: the request goes to the cluster as sent
 
 
-@dataclass
-class CachedWindow:
-    first: FirstStageResult
-    ranked: list[Ranked]
-    status: str      # reranked, partial, skipped-<reason>: every page of this window says the same
-    depth: int       # first-stage candidates fetched; a page past them deepens the window
-
-
 class RerankPipeline:
     def __init__(self, settings: Settings, retriever: Retriever, profiles: ProfileResolver, *,
                  embed: Callable[[str, str, bool], list[float]], rerank: Callable[..., Any],
-                 metrics: Metrics, window_for: Callable[[Profile], int] | None = None) -> None:
+                 metrics: Metrics, window_for: Callable[[Profile], int] | None = None,
+                 shared_windows: SharedWindows | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.profiles = profiles
-        self.embed = embed          # (model name, text, normalize) -> vector
+        self.embed = embed          # (model name, text, normalize, caller digest) -> vector
         self.rerank = rerank        # (model name, query, texts, doc_keys, deadline) -> RerankResult
         self.metrics = metrics
         # a profile's default window: configured, or sized to its budget (window_sizing.py)
         self.window_for = window_for or (lambda profile: profile.window or UNMEASURED_WINDOW)
-        self.windows = WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s)
+        # this process's windows, and with a shared cache every replica's (shared_cache/windows.py)
+        self.windows = WindowTiers(WindowCache(settings.window_cache_entries, settings.window_cache_ttl_s),
+                                   shared_windows, metrics)
         self._warned: dict[str, float] = {}
 
     # ---- entry point -------------------------------------------------------------------------
@@ -119,17 +116,8 @@ class RerankPipeline:
             hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
             forwarded_params={k: v for k, v in params.items() if k in FORWARDED_PARAMS},
             lexical_only=resolved.lexical_only, caller=caller_identity(headers), profile=profile)
-        cached = self.windows.get(key)
-        if cached is not None and _degraded(cached.status) and plan.from_ == 0:
-            cached = None   # a new first page tries the models again; later pages keep to the ranking they began on
-        self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
         try:
-            if cached is None:
-                cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
-                self.windows.put(key, cached)
-            elif cached.depth < _depth(plan):
-                cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
-                self.windows.put(key, cached)
+            cached, ranked = self._window(key, index, plan, profile, resolved, params, headers, outcome)
         except UpstreamRefused as exc:
             if not _result_window_too_large(exc):
                 raise
@@ -137,11 +125,16 @@ class RerankPipeline:
             return self._passthrough(raw_body, body, "skipped-result-window", resolved.metrics_index)
         outcome.rerank_status = cached.status
         explain = plan.explain
-        outcome.body = render(cached.first, cached.ranked, from_=plan.from_, size=plan.size,
+        outcome.body = render(cached.first, ranked, from_=plan.from_, size=plan.size,
                               source_spec=plan.source, total_as_int=params.get("rest_total_hits_as_int") in (
                                   "true", ""), explain=explain, took_ms=int((time.monotonic() - started) * 1000))
         outcome.stages["total"] = time.monotonic() - started
+        outcome.cache = self.shared_cache_status()
         return outcome
+
+    def shared_cache_status(self) -> str | None:
+        """CACHE_UNAVAILABLE while the shared cache is marked down (any of its caches failed a call just now)."""
+        return None if self.windows.shared_available else CACHE_UNAVAILABLE
 
     def answer(self, index: str, raw_body: bytes, params: Mapping[str, str], headers: Mapping[str, str],
                request_id: str, extra_body_keys: frozenset[str] = frozenset()) -> Outcome:
@@ -225,6 +218,28 @@ class RerankPipeline:
             return [error for _ in items]
         return answer["responses"]
 
+    # ---- the reranked window: cached (in memory, shared), or computed --------------------------
+    def _window(self, key: WindowKey, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
+                params: Mapping[str, str], headers: Mapping[str, str],
+                outcome: Outcome) -> tuple[CachedWindow, list[Ranked]]:
+        """The window this search's page comes from, and the ranked list to render the page from (its hits there)."""
+        cached = self.windows.get(key)
+        retry = cached is not None and _degraded(cached.status) and plan.from_ == 0
+        if retry:
+            cached = None   # a new first page tries the models again; later pages keep to the ranking they began on
+        self.metrics.cache.labels("window", "hit" if cached else "miss").inc()
+        if cached is None:
+            cached = self._compute(index, plan, profile, resolved, params, headers, outcome)
+            cached = self.windows.put(key, cached, replace=retry)
+        elif cached.depth < stage_one_depth(plan):
+            cached = self._deepen(cached, index, plan, profile, resolved, params, headers, outcome)
+            cached = self.windows.put(key, cached, replace=True)
+        # a window another replica computed holds ids only: this page's hits are fetched by id
+        return cached, self.windows.page(cached, plan.from_, plan.size, lambda ids: self.retriever.fetch_hits(
+            index, ids, lexical_query=plan.lexical_query, source=first_stage_source(plan.source, profile.text_fields),
+            hit_options={k: v for k, v in plan.upstream_body.items() if k in HIT_KEYS},
+            params={k: v for k, v in params.items() if k in FORWARDED_PARAMS}, headers=headers))
+
     # ---- stages ------------------------------------------------------------------------------
     def _first_stage(self, index: str, plan: SearchPlan, profile: Profile, resolved: Resolved,
                      params: Mapping[str, str], headers: Mapping[str, str], outcome: Outcome) -> FirstStageResult:
@@ -233,13 +248,13 @@ class RerankPipeline:
         if not resolved.lexical_only:
             normalize = resolved.contract.normalized if resolved.contract else True
             try:
-                vector = self.embed(profile.bi_encoder, plan.query_text, normalize)
+                vector = self.embed(profile.bi_encoder, plan.query_text, normalize, caller_identity(headers))
             except Exception as exc:   # fail open: the lexical leg alone, still reranked, and flagged
                 self._warn_bi_encoder(profile.bi_encoder, exc)
                 outcome.degraded = BI_ENCODER_UNAVAILABLE
         t1 = time.monotonic()
         outcome.stages["embed"] = t1 - t0
-        request = self._first_stage_request(index, plan, profile, vector, params)
+        request = first_stage_request(index, plan, profile, vector, params)
         mode = self.retriever.mode(plan.overrides.retrieval or profile.retrieval, headers)
         first = self.retriever.retrieve(request, mode, headers)
         outcome.stages["retrieve"] = time.monotonic() - t1
@@ -252,7 +267,9 @@ class RerankPipeline:
         t2 = time.monotonic()
         window = first.candidates[: plan.window]
         texts = [candidate_text(c.hit.get("_source") or {}, profile.text_fields, profile.separator) for c in window]
-        keys = [f"{c.hit.get('_index')}/{c.hit.get('_id')}" for c in window]
+        # the caller's digest scopes the score cache as it does the window cache: no entry is shared across callers
+        caller = caller_identity(headers)
+        keys = [f"{caller}|{c.hit.get('_index')}/{c.hit.get('_id')}" for c in window]
         budget_ms = plan.overrides.budget_ms or profile.budget_ms
         result = self.rerank(profile.reranker, plan.query_text, texts, keys, t2 + budget_ms / 1000.0)
         outcome.stages["rerank"] = time.monotonic() - t2
@@ -264,7 +281,7 @@ class RerankPipeline:
         else:
             ranked = rank(first.candidates, list(result.logits), list(result.passage_index),
                           _score_mode(profile, plan))
-        return CachedWindow(first, ranked, status, _depth(plan))
+        return CachedWindow(first, ranked, status, stage_one_depth(plan))
 
     def _warn_bi_encoder(self, model: str | None, exc: Exception) -> None:
         """Logged at most once a minute per bi-encoder (with the trace the first time), not once per search."""
@@ -284,28 +301,7 @@ class RerankPipeline:
         status = cached.status
         if outcome.degraded and outcome.degraded not in status.split(DEGRADED_SEPARATOR):
             status += DEGRADED_SEPARATOR + outcome.degraded   # the candidates past the window came from it
-        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), status, _depth(plan))
-
-    def _first_stage_request(self, index: str, plan: SearchPlan, profile: Profile, vector: list[float] | None,
-                        params: Mapping[str, str]) -> FirstStageRequest:
-        body = plan.upstream_body
-        # what the cluster would count and aggregate for the client's own request
-        aggs = body.get("aggs", body.get("aggregations"))
-        if aggs is None:   # the total alone: the lexical leg's query (post_filter included) counts the same hits
-            summary: dict[str, Any] = {"size": 0, "query": plan.lexical_query}
-        else:              # aggregations run on the query, the total counts what passes the post_filter
-            summary = {"size": 0, "query": plan.client_query, "aggs": aggs}
-            if plan.post_filter is not None:
-                summary["post_filter"] = plan.post_filter
-        summary.update({k: body[k] for k in SUMMARY_KEYS if k in body})
-        o = plan.overrides
-        return FirstStageRequest(
-            index=index, lexical_query=plan.lexical_query, filters=plan.filters, vector=vector,
-            vector_field=profile.vector_field, depth=_depth(plan),
-            fusion=profile.fusion_config(o.fusion, o.fusion_combination, o.fusion_weights, o.fusion_rank_constant),
-            source=first_stage_source(plan.source, profile.text_fields),
-            hit_options={k: v for k, v in body.items() if k in HIT_KEYS}, summary_body=summary,
-            params={k: v for k, v in params.items() if k in FORWARDED_PARAMS})
+        return CachedWindow(cached.first, extend(cached.ranked, deeper.candidates), status, stage_one_depth(plan))
 
     def _passthrough(self, raw_body: bytes, body: Any, status: str, metrics_index: str,
                      plan: PassThrough | None = None) -> Outcome:
@@ -326,11 +322,6 @@ def _result_window_too_large(exc: UpstreamRefused) -> bool:
 def _degraded(status: str) -> bool:
     """Not the ranking the models would give: reranking skipped, or stage 1 without its k-NN leg."""
     return status.startswith("skipped") or DEGRADED_SEPARATOR in status
-
-
-def _depth(plan: SearchPlan) -> int:
-    """Stage 1 fetches the window, and further when a page reaches past it (first-stage order there)."""
-    return min(max(plan.window, plan.from_ + plan.size), MAX_RESULT_WINDOW)
 
 
 def _overrides(plan: SearchPlan) -> tuple[Any, ...]:
@@ -365,7 +356,8 @@ def has_lone_surrogate(value: Any) -> bool:
 
 
 def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: Metrics,
-                   rerank: Callable[..., Any] | None = None, flavour: UpstreamFlavour | None = None) -> RerankPipeline:
+                   rerank: Callable[..., Any] | None = None, flavour: UpstreamFlavour | None = None,
+                   shared_store: Any = None) -> RerankPipeline:
     """The search pipeline as the app serves it; relevance/ builds the systems it evaluates with it too.
 
     `models` embeds and reranks (the sidecar's model service); `rerank` replaces its reranking (an evaluation
@@ -375,8 +367,13 @@ def build_pipeline(settings: Settings, upstream: Any, models: Any, *, metrics: M
     retriever = Retriever(upstream, setup_headers, flavour)
     profiles = ProfileResolver(settings, upstream, setup_headers)
     sizing = getattr(models, "sizing", None)
+    shared_windows = None
+    if shared_store is not None and settings.window_cache_ttl_s > 0 and settings.window_cache_entries > 0:
+        shared_windows = SharedWindows(shared_store, prefix=settings.cache_key_prefix,
+                                       ttl_s=settings.window_cache_ttl_s)
     return RerankPipeline(settings, retriever, profiles, embed=models.embed, rerank=rerank or models.rerank,
-                          metrics=metrics, window_for=sizing.window if sizing is not None else None)
+                          metrics=metrics, window_for=sizing.window if sizing is not None else None,
+                          shared_windows=shared_windows)
 
 
 def basic_auth_headers(username: str | None, password: str | None) -> dict[str, str]:

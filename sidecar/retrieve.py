@@ -26,6 +26,8 @@ HIT_KEYS = ("highlight", "fields", "docvalue_fields", "stored_fields", "script_f
 FORWARDED_PARAMS = ("preference", "routing", "ignore_unavailable", "allow_no_indices", "expand_wildcards",
                     "request_cache", "timeout", "ignore_throttled")
 MAX_RESULT_WINDOW = 10_000
+# hit options that would drop or count documents when a page's hits are fetched by id (they applied in stage 1)
+NOT_FOR_FETCH = ("track_total_hits", "min_score", "terminate_after", "explain", "timeout")
 MAX_NUM_CANDIDATES = 10_000   # Elasticsearch refuses a k-NN `num_candidates` above it
 # the client's body keys that decide `hits.total` and `aggregations` as the cluster counts them
 SUMMARY_KEYS = ("track_total_hits", "terminate_after", "timeout", "runtime_mappings")
@@ -208,6 +210,24 @@ class Retriever:
         return FirstStageResult(candidates, lexical["hits"].get("total"), lexical.get("_shards", {}),
                           bool(lexical.get("timed_out")), answers[1].get("aggregations") if len(answers) > 1 else None,
                           "lexical")
+
+    def fetch_hits(self, index: str, ids: Sequence[tuple[str, str]], *, lexical_query: dict[str, Any],
+                   source: Any, hit_options: Mapping[str, Any], params: Mapping[str, str],
+                   headers: Mapping[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The hits of documents a shared window ranked, by (_index, _id), fetched with the caller's credentials.
+
+        The lexical query rides along as an optional clause so that highlighting marks the query's terms; the
+        `ids` filter alone decides what matches. A document deleted since (or no longer visible) is absent."""
+        if not ids:
+            return {}
+        options = {k: v for k, v in hit_options.items() if k not in NOT_FOR_FETCH}
+        body = {**options, "size": min(MAX_RESULT_WINDOW, 2 * len(ids)), "track_total_hits": False, "_source": source,
+                "query": {"bool": {"filter": [{"ids": {"values": sorted({doc_id for _, doc_id in ids})}}],
+                                   "should": [lexical_query]}}}
+        answer = self._search(index, params, body, headers)
+        wanted = set(ids)
+        return {(hit["_index"], hit["_id"]): hit for hit in answer["hits"]["hits"]
+                if (hit.get("_index"), hit.get("_id")) in wanted}
 
     def _search(self, index: str, params: Mapping[str, str], body: dict[str, Any],
                 headers: Mapping[str, str]) -> dict[str, Any]:

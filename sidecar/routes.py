@@ -51,6 +51,8 @@ def register_routes(app: Flask) -> None:
             response.headers["X-Opaque-Id"] = g.request_id
         if g.rerank_status:
             response.headers["X-Rerank-Status"] = g.rerank_status
+        if getattr(g, "cache_status", None):   # the shared cache did not answer: computed without it
+            response.headers["X-Rerank-Cache"] = g.cache_status
         add_product_header(response, services.flavour)
         if getattr(g, "counted", False):
             services.metrics.in_flight.dec()
@@ -163,6 +165,7 @@ def raise_body_too_large(limit: int) -> None:
 def _outcome(outcome: Outcome) -> Response:
     g.metrics_index = outcome.metrics_index
     g.rerank_status = outcome.rerank_status
+    g.cache_status = outcome.cache
     g.stages = outcome.stages
     if outcome.forward:
         return _forward_request(outcome.forward_body)
@@ -182,7 +185,9 @@ def _opaque_id() -> dict[str, str]:
 def _upstream_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The caller's headers for the sidecar's own upstream calls (credentials unchanged, hop-by-hop dropped)."""
     from sidecar.proxy import forwardable_headers
-    out = {k: v for k, v in forwardable_headers(headers).items() if k.lower() != "content-type"}
+    from sidecar.window_cache import SIDECAR_CALLER_ENVIRON, CallerHeaders
+    out = CallerHeaders({k: v for k, v in forwardable_headers(headers).items() if k.lower() != "content-type"},
+                        sidecar_caller=request.environ.get(SIDECAR_CALLER_ENVIRON, ""))
     out.update(_opaque_id())
     return out
 
@@ -191,6 +196,7 @@ def _msearch(services: SidecarServices, index: str | None) -> Response:
     answer = services.pipeline.msearch(index, _search_body(services), request.args, _upstream_headers(request.headers),
                                        g.request_id)
     g.rerank_status = ",".join(answer.statuses)
+    g.cache_status = services.pipeline.shared_cache_status()
     if answer.forward:
         return _forward_request(None)
     g.stages.update(answer.stages)

@@ -124,6 +124,15 @@ class Settings:
     window_cache_entries: int = 2000
     score_cache_entries: int = 200_000
     embedding_cache_entries: int = 10_000     # (bi-encoder, query text) -> vector
+    # where the window, score and embedding caches live besides the process: memory (each worker its own) or
+    # redis (Redis or Valkey, shared by every worker and replica: sidecar/shared_cache/)
+    cache_backend: str = "memory"
+    cache_url: str | None = None              # redis://[:password@]host:6379/0 (rediss:// for TLS)
+    cache_timeout_ms: float = 50.0            # per Redis call: past it the shared cache counts as unavailable
+    cache_retry_s: float = 5.0                # an unavailable Redis is tried again after this long, not per call
+    cache_key_prefix: str = "rerank-sidecar"  # several deployments can share one Redis under different prefixes
+    score_cache_ttl_s: float = 86_400.0       # shared score and embedding entries (windows: window_cache_ttl_s)
+    embedding_cache_ttl_s: float = 86_400.0
     mapping_cache_ttl_s: float = 30.0
     inference_threads: int | None = None     # intra-op threads per worker (serve: cores / workers)
     rerank_backend: str = "auto"              # for models without their own entry in `models`
@@ -140,6 +149,8 @@ class Settings:
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         if shown["setup_password"]:
             shown["setup_password"] = "***"
+        if shown["cache_url"]:
+            shown["cache_url"] = masked_url(shown["cache_url"])
         return "Settings(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     def model_spec(self, name: str) -> ModelSpec:
@@ -206,6 +217,7 @@ class Settings:
             raise ConfigError(f"batch_wait_ms must be >= 0, got {settings.batch_wait_ms}")
         if settings.embedding_cache_entries < 0 or settings.score_cache_entries < 0:
             raise ConfigError("embedding_cache_entries and score_cache_entries must be >= 0")
+        _check_cache(settings)
         if settings.inference_threads is not None and settings.inference_threads < 1:
             raise ConfigError(f"inference_threads must be >= 1, got {settings.inference_threads}")
         return settings
@@ -230,6 +242,32 @@ def check_url(url: str, key: str) -> None:
         raise ConfigError(f"{key} [{shown}] names no host")
 
 
+CACHE_BACKENDS = ("memory", "redis")
+
+
+def _check_cache(settings: Settings) -> None:
+    one_of(settings.cache_backend, CACHE_BACKENDS, "cache_backend")
+    if settings.cache_backend == "redis":
+        if not settings.cache_url:
+            raise ConfigError("cache_backend redis needs cache_url (RERANK_CACHE_URL), e.g. redis://redis:6379/0")
+        scheme, sep, _ = settings.cache_url.partition("://")
+        if not sep or scheme not in ("redis", "rediss", "unix"):
+            raise ConfigError(f"cache_url [{masked_url(settings.cache_url)}] must start with redis://, rediss:// "
+                              "or unix://")
+    for key in ("cache_timeout_ms", "cache_retry_s", "score_cache_ttl_s", "embedding_cache_ttl_s"):
+        if getattr(settings, key) <= 0:
+            raise ConfigError(f"{key} must be positive, got {getattr(settings, key)}")
+
+
+def masked_url(url: str) -> str:
+    """The URL with its password (if any) replaced, for logs, errors and repr."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{scheme}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+
+
 ENV_KEYS = {
     "OPENSEARCH_URL": "opensearch_url", "RERANK_OPENSEARCH_URL": "opensearch_url", "RERANK_DATA_DIR": "data_dir",
     "RERANK_RERANKER": "reranker", "RERANK_WINDOW": "window", "RERANK_SCORE_MODE": "score_mode",
@@ -242,7 +280,9 @@ ENV_KEYS = {
     "RERANK_BATCH_WAIT_MS": "batch_wait_ms", "RERANK_ONNX_CACHE_DIR": "onnx_cache_dir",
     "RERANK_BACKEND": "rerank_backend", "RERANK_SETUP_USERNAME": "setup_username",
     "RERANK_SETUP_PASSWORD": "setup_password", "RERANK_AUTH_API_KEYS": "auth.api_keys",
-    "RERANK_MAX_IN_FLIGHT": "limits.max_in_flight",
+    "RERANK_MAX_IN_FLIGHT": "limits.max_in_flight", "RERANK_CACHE_BACKEND": "cache_backend",
+    "RERANK_CACHE_URL": "cache_url", "RERANK_CACHE_TIMEOUT_MS": "cache_timeout_ms",
+    "RERANK_CACHE_KEY_PREFIX": "cache_key_prefix",
 }
 
 

@@ -16,14 +16,31 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any
 
+from sidecar.respond import Ranked
+from sidecar.retrieve import FirstStageResult
+
 AUTH_HEADERS = ("authorization", "cookie", "x-api-key", "securitytenant", "x-forwarded-user", "x-proxy-user",
                 "x-proxy-roles")
+
+
+SIDECAR_CALLER_ENVIRON = "rerank_sidecar.caller"   # WSGI environ key: the sidecar auth's digest of the caller
+
+
+class CallerHeaders(dict):
+    """A request's headers for the sidecar's upstream calls, plus who the sidecar's own auth let in: its
+    credentials (X-Api-Key, or Authorization for basic users) are removed from the headers, so without this every
+    caller the sidecar authenticated would look alike. The attribute never travels upstream."""
+
+    def __init__(self, headers: Mapping[str, str], sidecar_caller: str = "") -> None:
+        super().__init__(headers)
+        self.sidecar_caller = sidecar_caller
 
 
 def caller_identity(headers: Mapping[str, str]) -> str:
     """A digest of whatever authenticates the caller (never stored in clear)."""
     lowered = {k.lower(): v for k, v in headers.items()}
     material = "\n".join(f"{k}={lowered.get(k, '')}" for k in AUTH_HEADERS)
+    material += f"\nsidecar={getattr(headers, 'sidecar_caller', '')}"
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -50,6 +67,15 @@ class WindowKey:
     @cached_property
     def digest(self) -> str:   # once per request: the cache looks the window up, then stores it
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class CachedWindow:
+    first: FirstStageResult
+    ranked: list[Ranked]
+    status: str      # reranked, partial, skipped-<reason>: every page of this window says the same
+    depth: int       # first-stage candidates fetched; a page past them deepens the window
+    generation: str = ""   # with a shared cache: which shared version this full copy is (shared_cache/windows.py)
 
 
 class WindowCache:

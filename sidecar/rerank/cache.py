@@ -53,6 +53,15 @@ class ScoreCache:
             self.hits += 1
             return value
 
+    def get_many(self, keys: list[CacheKey]) -> list[CachedScore | None]:
+        """One look-up per key; a shared cache overrides this to ask its backend once for all of them."""
+        return [self.get(key) for key in keys]
+
+    def put_many(self, items: list[tuple[CacheKey, CachedScore]]) -> None:
+        """A reranked window's new scores, stored together once it is done (one round trip for a shared cache)."""
+        for key, value in items:
+            self.put(key, value)
+
     def put(self, key: CacheKey, value: CachedScore) -> None:
         if self.max_entries == 0:
             return

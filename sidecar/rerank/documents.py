@@ -73,6 +73,8 @@ class _Job:
         self.failed = 0
         self.seconds = 0.0   # time in model calls, for the speed estimate
         self.spent = 0       # padded tokens those calls processed
+        self.found: list[CachedScore | None] = [None] * count   # the cache's answers, asked for all at once
+        self.new_scores: list[tuple[CacheKey, CachedScore]] = []   # stored together when the call ends
 
     def finish(self, position: int, cached: CachedScore) -> None:
         self.result.logits[position] = cached.logit
@@ -145,7 +147,7 @@ class _Job:
         self.finish(document.position, cached)
         self.result.scored += 1
         if self.cache is not None and document.key is not None:
-            self.cache.put(document.key, cached)
+            self.new_scores.append((document.key, cached))
 
 
 def rerank_documents(scorer: Scorer, query: str, texts: Sequence[str], *, deadline: float | None,
@@ -169,6 +171,29 @@ def rerank_documents(scorer: Scorer, query: str, texts: Sequence[str], *, deadli
     job = _Job(scorer, len(texts), deadline, clock, cache)
     per_doc = max(1, min(max_passages_per_doc, max_passages))
     model_key = f"{scorer.name}|{scorer.max_length}|{per_doc}"
+    keys = _cache_keys(cache, model_key, query, texts, doc_keys)
+    if cache is not None:   # one question for the whole window: a shared cache answers in one round trip
+        asked = [i for i, key in enumerate(keys) if key is not None]
+        for i, found in zip(asked, cache.get_many([keys[i] for i in asked]), strict=True):
+            job.found[i] = found
+    try:
+        return _rerank(job, scorer, query, texts, keys, per_doc, max_passages, wave_tokens, deadline, clock)
+    finally:
+        if cache is not None and job.new_scores:
+            cache.put_many(job.new_scores)
+
+
+def _cache_keys(cache: ScoreCache | None, model_key: str, query: str, texts: Sequence[str],
+                doc_keys: Sequence[str] | None) -> list[CacheKey | None]:
+    if cache is None:
+        return [None] * len(texts)
+    return [ScoreCache.key(model_key, query, doc_keys[i] if doc_keys else "", text) if isinstance(text, str)
+            else None for i, text in enumerate(texts)]
+
+
+def _rerank(job: _Job, scorer: Scorer, query: str, texts: Sequence[str], keys: list[CacheKey | None],
+            per_doc: int, max_passages: int, wave_tokens: int | None, deadline: float | None,
+            clock: Callable[[], float]) -> RerankResult:
     wave_limit = wave_tokens or (2 * scorer.batch_tokens if deadline is not None else math.inf)
     try:
         budget = passage_budget(scorer.tokenizer, query, scorer.max_length)
@@ -176,8 +201,12 @@ def rerank_documents(scorer: Scorer, query: str, texts: Sequence[str], *, deadli
         wave: list[_Document] = []
         wave_size = 0
         for position, text in enumerate(texts):
-            key = _lookup(job, model_key, query, doc_keys[position] if doc_keys else "", text,
-                          position)
+            key = keys[position]
+            cached = job.found[position]
+            if cached is not None:
+                job.finish(position, cached)
+                job.result.cache_hits += 1
+                continue
             if job.done[position]:
                 continue
             if deadline is not None and clock() >= deadline:
@@ -204,18 +233,6 @@ def rerank_documents(scorer: Scorer, query: str, texts: Sequence[str], *, deadli
         log.error("reranking with %s failed before scoring", scorer.name, exc_info=True)
         return _skipped(job.result, SKIPPED_ERROR)
     return _settle(job)
-
-
-def _lookup(job: _Job, model_key: str, query: str, doc_key: str, text: str,
-            position: int) -> CacheKey | None:
-    if job.cache is None or not isinstance(text, str):
-        return None
-    key = ScoreCache.key(model_key, query, doc_key, text)
-    cached = job.cache.get(key)
-    if cached is not None:
-        job.finish(position, cached)
-        job.result.cache_hits += 1
-    return key
 
 
 def _prepare(scorer: Scorer, query: str, text: str, budget: int, per_doc: int,

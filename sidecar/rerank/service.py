@@ -6,7 +6,6 @@ import logging
 import os
 import threading
 import time
-from collections import OrderedDict
 from typing import Any
 
 from sidecar.settings import Settings
@@ -28,13 +27,19 @@ class ModelService:
     cross-encoder's speed, from which `sizing` chooses the windows of profiles that set none.
     """
 
-    def __init__(self, settings: Settings, metrics: Any, scorer_loader: Any = None) -> None:
+    def __init__(self, settings: Settings, metrics: Any, scorer_loader: Any = None, shared_store: Any = None) -> None:
         from sidecar.rerank import ScoreCache
+        from sidecar.shared_cache.tiers import EmbeddingCache, TieredScoreCache
         self.settings = settings
         self.metrics = metrics
-        self.score_cache = ScoreCache(settings.score_cache_entries)
+        prefix = settings.cache_key_prefix
+        # shared_store (sidecar.shared_cache): scores and query vectors one replica computed serve every replica
+        self.score_cache = ScoreCache(settings.score_cache_entries) if shared_store is None else TieredScoreCache(
+            settings.score_cache_entries, shared_store, prefix=prefix, ttl_s=settings.score_cache_ttl_s,
+            metrics=metrics)
+        self._embeddings = EmbeddingCache(settings.embedding_cache_entries, shared_store, prefix=prefix,
+                                          ttl_s=settings.embedding_cache_ttl_s, metrics=metrics)
         self._scorer_loader = scorer_loader
-        self._embeddings: OrderedDict[tuple[str, str, bool], list[float]] = OrderedDict()
         self._scorers: dict[str, Any] = {}
         self._lock = threading.Lock()
         self.ready = threading.Event()
@@ -91,25 +96,17 @@ class ModelService:
         self.metrics.model_info.labels("bi_encoder", name, "torch").set(1)
         return model
 
-    def embed(self, name: str, text: str, normalize: bool) -> list[float]:
-        key = (name, text, normalize)
-        with self._lock:
-            if key in self._embeddings:
-                self._embeddings.move_to_end(key)
-                self.metrics.cache.labels("embedding", "hit").inc()
-                return self._embeddings[key]
-        self.metrics.cache.labels("embedding", "miss").inc()
-        vector = self.bi_encoder(name).encode(text, normalize_embeddings=normalize, convert_to_numpy=True,
-                                             show_progress_bar=False)
-        result = [float(x) for x in vector]
-        with self._lock:
-            self._embeddings[key] = result
-            while len(self._embeddings) > self.settings.embedding_cache_entries:
-                self._embeddings.popitem(last=False)
-        return result
+    def embed(self, name: str, text: str, normalize: bool, caller: str = "") -> list[float]:
+        """The query's vector; `caller` (window_cache.caller_identity) scopes the cache entry to one caller."""
+        def compute() -> list[float]:
+            vector = self.bi_encoder(name).encode(text, normalize_embeddings=normalize, convert_to_numpy=True,
+                                                 show_progress_bar=False)
+            return [float(x) for x in vector]
+
+        return self._embeddings.get_or_compute(name, text, normalize, caller, self._lock, compute)
 
     def rerank(self, model: str, query: str, texts: list[str], keys: list[str], deadline: float) -> Any:
-        from sidecar.rerank import RerankResult, rerank_documents
+        from sidecar.rerank import RerankResult, ScoreCache, rerank_documents
         try:
             scorer = self.scorer(model)
         except Exception as exc:  # fail-open: the model cannot be loaded
@@ -120,6 +117,9 @@ class ModelService:
                                   max_passages=self.settings.limits.max_passages_per_request)
         self.metrics.cache.labels("score", "hit").inc(result.cache_hits)
         self.metrics.cache.labels("score", "miss").inc(result.scored)
+        if self.score_cache.__class__ is ScoreCache:   # the tiered cache counts its memory tier itself
+            self.metrics.cache_backend.labels("score", "memory", "hit").inc(result.cache_hits)
+            self.metrics.cache_backend.labels("score", "memory", "miss").inc(result.scored)
         return result
 
     def warm_up(self, names: list[str], bi_encoders: list[str]) -> None:

@@ -121,3 +121,15 @@ def test_depends_on_names_real_services(services):
     for name, service in services.items():
         for other in service.get("depends_on", {}):
             assert other in services, f"{name} depends on unknown service {other}"
+
+
+def test_the_sidecar_shares_its_caches_through_the_cache_service(services):
+    from sidecar.settings import Settings
+    environment = services["sidecar"]["environment"]
+    url = urlsplit(environment["RERANK_CACHE_URL"])
+    assert url.hostname in services and services[url.hostname]["image"].startswith("valkey/valkey:")
+    assert services["sidecar"]["depends_on"][url.hostname]["condition"] == "service_healthy"
+    command = services[url.hostname]["command"]
+    assert command[command.index("--maxmemory-policy") + 1] == "allkeys-lru"
+    Settings.load(env={"RERANK_CACHE_BACKEND": environment["RERANK_CACHE_BACKEND"],
+                       "RERANK_CACHE_URL": environment["RERANK_CACHE_URL"]})

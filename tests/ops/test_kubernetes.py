@@ -206,3 +206,24 @@ def test_the_loader_scripts_fetch_then_load_a_model(loader, tiny_cross_encoder, 
         exec(compile(check["args"][0], "check", "exec"), {})
     finally:
         clear_loaded()
+
+
+def test_the_shared_cache_is_wired_to_the_sidecar(objects, container):
+    """cache.yaml's Valkey is where the Secret's RERANK_CACHE_URL points, with the password of its own Secret, and
+    the Deployment turns the redis backend on; the settings accept the pair."""
+    from urllib.parse import urlsplit
+
+    from sidecar.settings import Settings
+    url = urlsplit(objects[("Secret", "rerank-sidecar-credentials")]["stringData"]["RERANK_CACHE_URL"])
+    service = objects[("Service", "rerank-sidecar-cache")]
+    assert url.scheme == "redis" and url.hostname == service["metadata"]["name"]
+    assert url.port == service["spec"]["ports"][0]["port"]
+    cache = objects[("StatefulSet", "rerank-sidecar-cache")]
+    assert service["spec"]["selector"].items() <= cache["spec"]["template"]["metadata"]["labels"].items()
+    (valkey,) = cache["spec"]["template"]["spec"]["containers"]
+    ref = valkey["env"][0]["valueFrom"]["secretKeyRef"]
+    assert objects[("Secret", ref["name"])]["stringData"][ref["key"]] == url.password
+    args = valkey["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "allkeys-lru" and "--maxmemory" in args
+    backend = next(e["value"] for e in container["env"] if e["name"] == "RERANK_CACHE_BACKEND")
+    Settings.load(env={"RERANK_CACHE_BACKEND": backend, "RERANK_CACHE_URL": url.geturl()})

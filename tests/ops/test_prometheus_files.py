@@ -24,7 +24,7 @@ def test_promtool_check_config():
 def test_promtool_check_rules():
     result = promtool("check", "rules", "alerts.yml")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 6 rules found" in result.stdout
+    assert "SUCCESS: 7 rules found" in result.stdout
 
 
 def test_promtool_rule_unit_tests_fire_and_stay_quiet():

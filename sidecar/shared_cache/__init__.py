@@ -1,0 +1,1 @@
+"""A cache shared by replicas (Redis or Valkey) behind the window, score and query-embedding caches."""
