@@ -26,7 +26,6 @@ import math
 import os
 import random
 import sys
-import tempfile
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -132,17 +131,12 @@ def saturated_throughput(w: Workload, cores: float) -> float:
 def check(args: argparse.Namespace) -> dict[str, Any]:
     import time
 
-    from bench.load import WORDS, queries_and_corpus
+    from bench.load import WORDS, queries_and_corpus, work_folder_and_reranker
     from bench.rerank_sidecar import _cli, running
     from bench.scaleout import INDEX, metrics_of, page_sessions, replicas
     from searchcore.local_server import free_port, ok, wait_until_ready
 
-    work = Path(args.work or tempfile.mkdtemp(prefix="rerank-capacity-"))
-    work.mkdir(parents=True, exist_ok=True)
-    models = os.environ.get("RERANK_MODELS_DIR")
-    reranker = args.reranker or (str(Path(models) / "minilm-l2-dl20-ce") if models else None)
-    if reranker is None:
-        raise SystemExit("--reranker is required when RERANK_MODELS_DIR is not set")
+    work, reranker = work_folder_and_reranker(args.work, args.reranker, "rerank-capacity-")
     claims, corpus = queries_and_corpus(work, args.docs)
     rng = random.Random(18)
     cores = os.cpu_count() or 1

@@ -72,6 +72,20 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
+def work_folder_and_reranker(work: str | None, reranker: str | None, prefix: str) -> tuple[Path, str]:
+    """The run's work folder (a new temporary one unless given) and the cross-encoder: `reranker`, or the fast
+    trained one under RERANK_MODELS_DIR; without either the run cannot start."""
+    import tempfile
+
+    folder = Path(work or tempfile.mkdtemp(prefix=prefix))
+    folder.mkdir(parents=True, exist_ok=True)
+    models = os.environ.get("RERANK_MODELS_DIR")
+    reranker = reranker or (str(Path(models) / "minilm-l2-dl20-ce") if models else None)
+    if reranker is None:
+        raise SystemExit("--reranker is required when RERANK_MODELS_DIR is not set")
+    return folder, reranker
+
+
 def queries_and_corpus(work: Path, docs: int) -> tuple[list[str], Path]:
     import csv
 
@@ -296,13 +310,7 @@ def plot(samples: list[dict], rows: list[tuple], path: Path) -> None:
 
 def main() -> int:
     args = parse_args()
-    import tempfile
-    work = Path(args.work or tempfile.mkdtemp(prefix="rerank-load-"))
-    work.mkdir(parents=True, exist_ok=True)
-    models = os.environ.get("RERANK_MODELS_DIR")
-    reranker = args.reranker or (str(Path(models) / "minilm-l2-dl20-ce") if models else None)
-    if reranker is None:
-        raise SystemExit("--reranker is required when RERANK_MODELS_DIR is not set")
+    work, reranker = work_folder_and_reranker(args.work, args.reranker, "rerank-load-")
     claims, corpus = queries_and_corpus(work, args.docs)
     ls_port, port = free_port(), free_port()
     ls_url, url = f"http://127.0.0.1:{ls_port}", f"http://127.0.0.1:{port}"

@@ -18,7 +18,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import threading
 import time
 from contextlib import ExitStack, contextmanager
@@ -32,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from bench.load import WORDS, queries_and_corpus  # noqa: E402
+from bench.load import WORDS, queries_and_corpus, work_folder_and_reranker  # noqa: E402
 from bench.rerank_sidecar import _cli, running  # noqa: E402
 from searchcore.local_server import free_port, ok, wait_until_ready  # noqa: E402
 from tests.scaleout_servers import NginxBalancer, RedisServer  # noqa: E402
@@ -201,12 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.replot:
         plot(json.loads(Path(args.replot).read_text()), Path(args.png or "scaleout.png"))
         return 0
-    work = Path(args.work or tempfile.mkdtemp(prefix="rerank-scaleout-"))
-    work.mkdir(parents=True, exist_ok=True)
-    models = os.environ.get("RERANK_MODELS_DIR")
-    reranker = args.reranker or (str(Path(models) / "minilm-l2-dl20-ce") if models else None)
-    if reranker is None:
-        raise SystemExit("--reranker is required when RERANK_MODELS_DIR is not set")
+    work, reranker = work_folder_and_reranker(args.work, args.reranker, "rerank-scaleout-")
     claims, corpus = queries_and_corpus(work, args.docs)
     rng = random.Random(args.seed)
     ls_port = free_port()
