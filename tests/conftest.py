@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ from opensearchpy import OpenSearch
 from ingest.es_compat import transport_for
 from searchcore.cluster import ELASTICSEARCH_NODES_PATH, nodes_version
 from searchcore.local_server import free_port, ok, wait_until_ready
+from tests.processes import LoggedProcess
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,40 +40,24 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, onnx_cache_dir: Path) -> 
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-class LocalsearchServer:
+class LocalsearchServer(LoggedProcess):
     """`rerank-sidecar localsearch` in a subprocess on a loopback port."""
 
     def __init__(self, data_dir: Path, port: int | None = None, extra: list[str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir.parent / f"localsearch-{self.port}.log"
         cmd = [sys.executable, "-m", "sidecar.cli", "localsearch", "--data", str(data_dir),
                "--port", str(self.port), *(extra or [])]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        super().__init__(cmd, REPO, data_dir.parent / f"localsearch-{self.port}.log")
         wait_until_ready(self.url, self.process)
 
     def client(self, **kwargs: object) -> OpenSearch:
         return OpenSearch(self.url, timeout=60, **kwargs)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group: no chance to flush anything."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        self._log.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
+        super().kill()
+        self._log.close()   # a killed engine is usually not stopped afterwards
 
 
 @pytest.fixture(scope="session")
@@ -267,8 +250,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 reporter.write_line(line)
 
 
-class SidecarServer:
+class SidecarServer(LoggedProcess):
     """`rerank-sidecar serve` (gunicorn) in a subprocess, in front of `upstream_url`."""
+
+    stop_timeout = 30.0
 
     def __init__(self, upstream_url: str, workdir: Path, *, reranker: str, config: dict | None = None,
                  workers: int = 1, env: dict[str, str] | None = None, extra: list[str] | None = None,
@@ -279,12 +264,9 @@ class SidecarServer:
         workdir.mkdir(parents=True, exist_ok=True)
         config_path = workdir / f"sidecar-{self.port}.yaml"
         config_path.write_text(yaml.safe_dump(config or {}))
-        self.log_path = workdir / f"sidecar-{self.port}.log"
         cmd = [sys.executable, "-m", "sidecar.cli", "serve", "--opensearch", upstream_url, "--port", str(self.port),
                "--config", str(config_path), "--reranker", reranker, "--workers", str(workers), *(extra or [])]
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(cmd, cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True, env={**os.environ, **(env or {})})
+        super().__init__(cmd, REPO, workdir / f"sidecar-{self.port}.log", env={**os.environ, **(env or {})})
         if wait_ready:
             self.wait_ready()
 
@@ -292,21 +274,9 @@ class SidecarServer:
         wait_until_ready(f"{self.url}/-/ready", self.process, timeout=timeout, ready=ok, name="sidecar",
                          log_tail=lambda: self.log()[-3000:])
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
     def client(self, **kwargs: object) -> OpenSearch:
         return OpenSearch(self.url, timeout=120, **kwargs)
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self._log.close()
 
 
 @pytest.fixture

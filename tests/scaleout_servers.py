@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,6 +13,7 @@ import pytest
 import redis
 
 from searchcore.local_server import any_answer, free_port, wait_until_ready
+from tests.processes import LoggedProcess
 
 INSTALL_HINT = ("`make test` installs the Debian packages redis-server and nginx when run as root or with sudo "
                 "(`make scaleout-tools`); or run `apt-get install redis-server nginx`")
@@ -29,33 +28,7 @@ def server_binary(name: str) -> str:
     return path
 
 
-class _Process:
-    def __init__(self, cmd: list[str], workdir: Path, name: str) -> None:
-        self.log_path = workdir / f"{name}.log"
-        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen(cmd, cwd=workdir, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def kill(self) -> None:
-        """SIGKILL: gone at once, as a crashed or unplugged server is."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._log.close()
-
-
-class RedisServer(_Process):
+class RedisServer(LoggedProcess):
     """redis-server on a free loopback port: no persistence, bounded memory with LRU eviction (as deploy/ runs it)."""
 
     def __init__(self, workdir: Path, port: int | None = None) -> None:
@@ -66,7 +39,7 @@ class RedisServer(_Process):
                           "--save", "", "--appendonly", "no", "--dir", str(workdir), "--maxmemory", "64mb",
                           "--maxmemory-policy", "allkeys-lru",
                           "--enable-debug-command", "local"],   # DEBUG SLEEP: a slow Redis, for the tests
-                         workdir, f"redis-{self.port}")
+                         workdir, workdir / f"redis-{self.port}.log")
         self.wait_ready()
 
     def client(self) -> redis.Redis:
@@ -116,7 +89,7 @@ http {{
 """
 
 
-class NginxBalancer(_Process):
+class NginxBalancer(LoggedProcess):
     """nginx as a round-robin balancer in front of `backends` (host:port), one process, in the foreground."""
 
     def __init__(self, workdir: Path, backends: list[str]) -> None:
@@ -127,6 +100,6 @@ class NginxBalancer(_Process):
         conf = workdir / "nginx.conf"
         conf.write_text(NGINX_CONF.format(work=workdir, servers=servers, port=self.port))
         super().__init__([server_binary("nginx"), "-p", str(workdir), "-c", str(conf), "-e", str(workdir / "error.log")],
-                         workdir, "nginx")
+                         workdir, workdir / "nginx.log")
         wait_until_ready(f"{self.url}/-/healthy", self.process, timeout=30, ready=any_answer, name="nginx",
                          log_tail=lambda: (workdir / "error.log").read_text(errors="replace")[-2000:])
